@@ -1,0 +1,1 @@
+"""Reports read verdicts and windows; they compute nothing the criteria did not."""
