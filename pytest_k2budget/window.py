@@ -315,8 +315,8 @@ def _sum_per_round(
     present = np.bincount(rounds, minlength=n) > 0
     cpu_ok = ~np.isnan(cpu)
     ram_ok = ~np.isnan(ram)
-    cpu_sum = np.bincount(rounds[cpu_ok], weights=cpu[cpu_ok], minlength=n)
-    ram_sum = np.bincount(rounds[ram_ok], weights=ram[ram_ok], minlength=n)
+    cpu_sum = np.asarray(np.bincount(rounds[cpu_ok], weights=cpu[cpu_ok], minlength=n), np.float64)
+    ram_sum = np.asarray(np.bincount(rounds[ram_ok], weights=ram[ram_ok], minlength=n), np.float64)
     cpu_sum[np.bincount(rounds[cpu_ok], minlength=n) == 0] = math.nan
     ram_sum[np.bincount(rounds[ram_ok], minlength=n) == 0] = math.nan
     return Series(times[present], cpu_sum[present], ram_sum[present])
