@@ -92,6 +92,41 @@ class Recorder:
         self._file.close()
 
 
+def dump_recording(window: Window, path: Path) -> None:
+    """Write a whole window as a recording (for a window that was not recorded as it was sampled)."""
+    import numpy as np
+
+    copy = Window(source=window.source, interval=window.interval, planned=window.planned,
+                  restarts_unobservable=window.restarts_unobservable)
+    recorder = Recorder(copy, path)
+    keys, rounds, cpus, rams = [], [], [], []
+    for container in window.containers:
+        recorder.add_container(container.id, container.name, container.service)
+        r, c, m = window.column(container.key)
+        keys.append(np.full(r.size, container.key))
+        rounds.append(r)
+        cpus.append(c)
+        rams.append(m)
+    if keys:
+        all_rounds = np.concatenate(rounds)
+        order = np.argsort(all_rounds, kind="stable")
+        all_keys, all_cpu, all_ram = (np.concatenate(x)[order] for x in (keys, cpus, rams))
+        bounds = np.searchsorted(all_rounds[order], np.arange(window.rounds + 1))
+        for index, t in enumerate(window.round_times):
+            lo, hi = bounds[index], bounds[index + 1]
+            recorder.add_round(float(t), zip(all_keys[lo:hi].tolist(), all_cpu[lo:hi].tolist(),
+                                              all_ram[lo:hi].tolist()))
+    for gap in window.gaps:
+        recorder.add_gap(gap)
+    for event in window.events:
+        if event.kind != "gap":
+            recorder.add_event(event)
+    for message in window.warnings:
+        recorder.warn(message)
+    copy.interrupted, copy.stop_reason = window.interrupted, window.stop_reason
+    recorder.close()
+
+
 def is_recording(first_line: str) -> bool:
     return first_line.lstrip().startswith("{") and MAGIC in first_line
 

@@ -2,8 +2,9 @@
 
 A source adds containers, rounds of samples and lifecycle events; criteria and reports read per-service
 and stack-total series. This is the one module that knows how samples sit in memory: per container,
-fixed-size chunks of (round index int32, CPU cores float32, RAM bytes float64) = 16 bytes a sample, so a
-24 h window at 1 s holds no Python object per sample and never copies a growing array.
+fixed-size chunks of (round index int32, CPU cores float64, RAM bytes float32) = 16 bytes a sample, so a
+24 h window at 1 s holds no Python object per sample and never copies a growing array. RAM fits float32
+exactly: cgroups count memory in 4 KiB pages, and float32 holds every multiple of 4 KiB up to 64 GiB.
 """
 
 from __future__ import annotations
@@ -76,14 +77,14 @@ class _ChunkedColumns:
     __slots__ = ("_chunks", "_cpu", "_fill", "_ram", "_rounds", "_size")
 
     def __init__(self) -> None:
-        self._chunks: list[tuple[npt.NDArray[np.int32], npt.NDArray[np.float32], FloatArray]] = []
+        self._chunks: list[tuple[npt.NDArray[np.int32], FloatArray, npt.NDArray[np.float32]]] = []
         self._fill = _CHUNK
         self._size = 0
 
     def append(self, round_index: int, cpu: float, ram: float) -> None:
         if self._fill == _CHUNK:
             self._chunks.append(
-                (np.empty(_CHUNK, np.int32), np.empty(_CHUNK, np.float32), np.empty(_CHUNK, np.float64))
+                (np.empty(_CHUNK, np.int32), np.empty(_CHUNK, np.float64), np.empty(_CHUNK, np.float32))
             )
             self._fill = 0
         rounds, cpus, rams = self._chunks[-1]
@@ -96,13 +97,13 @@ class _ChunkedColumns:
     def extend(self, rounds: npt.ArrayLike, cpu: npt.ArrayLike, ram: npt.ArrayLike) -> None:
         """Bulk append, for sources that build whole columns at once (replay, Prometheus)."""
         r = np.asarray(rounds, np.int32)
-        c = np.asarray(cpu, np.float32)
-        m = np.asarray(ram, np.float64)
+        c = np.asarray(cpu, np.float64)
+        m = np.asarray(ram, np.float32)
         start = 0
         while start < r.size:
             if self._fill == _CHUNK:
                 self._chunks.append(
-                    (np.empty(_CHUNK, np.int32), np.empty(_CHUNK, np.float32), np.empty(_CHUNK, np.float64))
+                    (np.empty(_CHUNK, np.int32), np.empty(_CHUNK, np.float64), np.empty(_CHUNK, np.float32))
                 )
                 self._fill = 0
             take = min(_CHUNK - self._fill, r.size - start)
@@ -131,8 +132,8 @@ class _ChunkedColumns:
         ]
         return (
             np.concatenate([p[0] for p in parts]),
-            np.concatenate([p[1] for p in parts]).astype(np.float64),
-            np.concatenate([p[2] for p in parts]),
+            np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] for p in parts]).astype(np.float64),
         )
 
 
@@ -278,6 +279,10 @@ class Window:
 
     def events_of(self, service: str) -> list[Event]:
         return [e for e in self.events if e.service == service]
+
+    def column(self, key: int) -> tuple[npt.NDArray[np.int32], FloatArray, FloatArray]:
+        """One container's raw samples: round indices, CPU cores, RAM bytes."""
+        return self._columns[key].arrays()
 
     def container_series(self, key: int) -> Series:
         rounds, cpu, ram = self._columns[key].arrays()
