@@ -115,7 +115,7 @@ def dump_recording(window: Window, path: Path) -> None:
         for index, t in enumerate(window.round_times):
             lo, hi = bounds[index], bounds[index + 1]
             recorder.add_round(float(t), zip(all_keys[lo:hi].tolist(), all_cpu[lo:hi].tolist(),
-                                              all_ram[lo:hi].tolist()))
+                                              all_ram[lo:hi].tolist(), strict=True))
     for gap in window.gaps:
         recorder.add_gap(gap)
     for event in window.events:

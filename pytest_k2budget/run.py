@@ -69,9 +69,8 @@ class BudgetRun:
     def recording_for_workers(self) -> Path:
         """A file xdist workers replay, so the stack is sampled (or queried) once, not once per worker."""
         if self.recording_path is None:
-            handle = tempfile.NamedTemporaryFile("w", prefix="k2budget-", suffix=".jsonl", delete=False)
-            handle.close()
-            self.recording_path = Path(handle.name)
+            with tempfile.NamedTemporaryFile("w", prefix="k2budget-", suffix=".jsonl", delete=False) as handle:
+                self.recording_path = Path(handle.name)
             dump_recording(self.load(), self.recording_path)
         return self.recording_path
 

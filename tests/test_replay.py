@@ -137,7 +137,7 @@ def test_malformed_recording_line_in_the_middle_is_an_error(tmp_path: Path) -> N
 
 def test_unsupported_recording_version(tmp_path: Path) -> None:
     path = write(tmp_path, '{"k2budget_recording": 99, "interval": 1}\n', "r.jsonl")
-    with pytest.raises(K2InputError, match="r.jsonl:1: unsupported recording version 99"):
+    with pytest.raises(K2InputError, match=r"r\.jsonl:1: unsupported recording version 99"):
         load_replay(path, BUDGETS, interval=1)
 
 
