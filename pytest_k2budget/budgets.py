@@ -107,8 +107,15 @@ def parse_budgets(text: str, path: str = "budgets.yml") -> Budgets:
     except K2InputError as exc:
         raise K2InputError(exc.message, path=path, line=exc.line) from None
     except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark is not None else None
-        raise K2InputError(f"YAML syntax error: {exc.problem}", path=path, line=line) from None
+        mark = exc.problem_mark
+        context = ""
+        if exc.context_mark is not None and exc.context:
+            context = f"{exc.context} from line {exc.context_mark.line + 1}: "
+            # An unclosed bracket is found only at the end of the file: point at where it was opened.
+            if mark is None or "<stream end>" in (exc.problem or ""):
+                mark = exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise K2InputError(f"YAML syntax error: {context}{exc.problem}", path=path, line=line) from None
     except yaml.YAMLError as exc:
         raise K2InputError(f"YAML error: {exc}", path=path) from None
     return _Parser(path).parse(data)

@@ -114,11 +114,16 @@ def _duration(config: pytest.Config, ini: str) -> float | None:
 
 
 def _path(config: pytest.Config, ini: str) -> Path | None:
+    """A path option: relative to where pytest was started on the command line, to the ini file in it."""
     text = _text(config, ini)
     if text is None:
         return None
     path = Path(text).expanduser()
-    return path if path.is_absolute() else config.invocation_params.dir / path
+    if path.is_absolute():
+        return path
+    from_cli = config.getoption(ini) is not None
+    base = config.invocation_params.dir if from_cli or config.inipath is None else config.inipath.parent
+    return base / path
 
 
 def parse_rfc3339(text: str, origin: str) -> float:

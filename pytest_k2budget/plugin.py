@@ -7,7 +7,6 @@ budget run is asked for (`--k2-burn-in`, `--k2-replay` or `--k2-source=prometheu
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -79,7 +78,8 @@ class BudgetSession:
         except K2InputError as exc:
             raise pytest.UsageError(str(exc)) from None
         for message in self.run.window_warnings():
-            warnings.warn(K2BudgetWarning(message), stacklevel=1)
+            # Issued as config-time warnings: pytest's warning capture is not active yet at session start.
+            self.config.issue_config_time_warning(K2BudgetWarning(message), stacklevel=1)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
