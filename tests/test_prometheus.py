@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -357,3 +358,22 @@ def test_prometheus_error_response_is_one_line(stack: Stack, tmp_path: Path) -> 
     assert message.startswith(f"Prometheus at {server.url} rejected the query (HTTP 422, execution: query "
                               "processing would load too many samples into memory")
     assert f"query: sum by ({COMPOSE_SERVICE}, name, id, instance) (rate({CPU}" in message
+
+
+def test_the_plugin_judges_a_past_window_from_prometheus(stack: Stack, pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yml", budgets="version: 1\nstack: {compose_project: over}\nservices:\n"
+                                      "  api: {cpu: 0.5, ram: 256MB}\n  db: {cpu: 1.0, ram: 2GB}\n")
+    start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(START))
+    result = pytester.runpytest(
+        "--k2-source=prometheus", f"--k2-prometheus-url={stack.url}", f"--k2-window-start={start}",
+        "--k2-window-end=2026-01-01T00:30:05Z", "--k2-interval=10s", "-v",
+    )
+    assert result.ret == 1
+    result.stdout.fnmatch_lines([
+        "budgets.yml::api::cpu_p99 FAILED*",
+        "budgets.yml::api::cpu_spike PASSED*",
+        "budgets.yml::db::ram_max PASSED*",
+        "budgets.yml::db::restarts PASSED*",
+        "budgets.yml::TOTAL::cpu_p99 PASSED*",
+    ])
+    result.stdout.fnmatch_lines(["*api: CPU p99 0.80 cores > budget 0.50*", "*source: prometheus http://127.0.0.1:*"])
