@@ -257,3 +257,17 @@ def test_bundled_example_is_the_readme_main_job(pytester: pytest.Pytester) -> No
     result.assert_outcomes(passed=41, skipped=13)
     size = (pytester.path / "report.html").stat().st_size
     assert size < 5 * 2**20
+
+
+def test_readme_fixture_example_runs_on_the_bundled_example(pytester: pytest.Pytester) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Criteria of your own", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    for name in ("budgets.yml", "burn-in-24h.csv", "pytest.ini"):
+        shutil.copy(ROOT / "examples" / name, pytester.path / name)
+    pytester.makepyfile(test_own=code)
+    result = pytester.runpytest("test_own.py", "--k2-replay=burn-in-24h.csv", "-v", "-rs")
+    result.stdout.fnmatch_lines([
+        "test_own.py::test_spark_offload_completes_within_spike_tolerance PASSED*",
+        "test_own.py::test_no_oom_kill_anywhere SKIPPED*",
+    ])
