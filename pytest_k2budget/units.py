@@ -95,12 +95,15 @@ def format_budget_size(n_bytes: int) -> str:
 
 
 def format_duration(seconds: float) -> str:
-    """`24h`, `1h30m`, `2m5s`: the shortest exact spelling down to whole seconds."""
+    """`24h`, `1h30m`, `2m5s`, `7d`: exact down to whole seconds."""
     remaining = round(seconds)
     if remaining == 0:
         return f"{seconds:.3g}s"
     parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+    # Burn-ins are spoken of in hours ("24h"); days only from two on.
+    units = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)) if remaining >= 172800 else (
+        ("h", 3600), ("m", 60), ("s", 1))
+    for unit, size in units:
         count, remaining = divmod(remaining, size)
         if count:
             parts.append(f"{count}{unit}")

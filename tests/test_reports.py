@@ -124,7 +124,7 @@ def test_results_section_has_the_step_docs_table(budgets: Budgets) -> None:
     assert field(section, "Any services over budget") == (
         "`redpanda` (ram_max 4.80GiB > 4GB), `clickhouse` (cpu_p99 4.40 > 4.00 cores)"
     )
-    assert field(section, "Window") == "1d, 288 rounds every 5m, 3,744 samples; source: replay"
+    assert field(section, "Window") == "24h, 288 rounds every 5m, 3,744 samples; source: replay"
     assert field(section, "Not judged") == (
         "restarts for every service (restarts and OOM kills cannot be judged: a docker stats CSV shows no restarts)"
     )
@@ -191,10 +191,10 @@ def test_partial_window_and_gaps_are_marked(budgets: Budgets) -> None:
     window.add_gap(Gap(T0 + 3000, T0 + 3600, "Docker Engine unreachable"))
     verdicts = judge_all(window, budgets)
     section = results_section(budgets, window, verdicts, "today")
-    assert "**PARTIAL window (covered 3h of 1d, interrupted by SIGTERM)**" in section.splitlines()
+    assert "**PARTIAL window (covered 3h of 24h, interrupted by SIGTERM)**" in section.splitlines()
     assert field(section, "Gaps") == "1 gap without samples, 10m in all (Docker Engine unreachable)"
     terminal = terminal_table(budgets, window, verdicts)
-    assert "PARTIAL window (covered 3h of 1d, interrupted by SIGTERM)" in terminal.splitlines()
+    assert "PARTIAL window (covered 3h of 24h, interrupted by SIGTERM)" in terminal.splitlines()
 
 
 def test_percentile_other_than_99_is_named(budgets: Budgets) -> None:

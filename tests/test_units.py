@@ -67,4 +67,5 @@ def test_formatting_round_trips_what_users_read() -> None:
     assert format_budget_size(parse_size("21.75GB")) == "21.75GB"
     assert format_budget_size(parse_size("256MB")) == "256MB"
     assert format_duration(5400) == "1h30m"
-    assert format_duration(86400) == "1d"
+    assert format_duration(86400) == "24h"
+    assert format_duration(7 * 86400) == "7d"
