@@ -2,8 +2,8 @@
 
 The step doc's loop appends `docker stats --no-stream --format "{{.Name}},{{.CPUPerc}},{{.MemUsage}},{{.MemPerc}}"`
 every 5 minutes: 288 rounds of 13 containers, no header, no timestamps. The figures are simulated with a fixed
-seed: steady feed handlers, a busy ClickHouse, Spark idle but for its 15-minute offloads and the 02:00 UTC
-maintenance run, and one round in which Grafana was not running. Every service stays within its budget, so
+seed: steady feed handlers, a busy ClickHouse, Spark idle but for its 15-minute offloads and a maintenance run two
+hours in, and one round in which Grafana was not running. Every service stays within its budget, so
 `pytest --k2-replay=examples/burn-in-24h.csv` passes; the tests of the plugin build over-budget data of their own.
 
     python examples/make_burn_in_csv.py > examples/burn-in-24h.csv
@@ -61,7 +61,7 @@ def main() -> None:
                 if minutes[i] % 15 == 0:
                     cores = rng.uniform(1.2, 1.7)  # an offload caught in flight
                 if 120 <= minutes[i] < 130:
-                    cores = rng.uniform(3.0, 3.4)  # the 02:00 maintenance run: a brief spike < 2x budget
+                    cores = rng.uniform(3.0, 3.4)  # the maintenance run: a brief spike < 2x budget
             ram = (ram_start + (ram_end - ram_start) * i / (ROUNDS - 1)) * MiB * rng.uniform(0.98, 1.02)
             out.write(f"{name},{cores * 100:.2f}%,{docker_size(ram)} / {docker_size(HOST_RAM)},"
                       f"{ram / HOST_RAM * 100:.2f}%\n")

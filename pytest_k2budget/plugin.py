@@ -165,7 +165,8 @@ class BudgetItem(pytest.Item):
         verdict = run.verdict(self.service, self.name)
         self.user_properties.extend(verdict.properties())
         if verdict.status == "skipped":
-            pytest.skip(verdict.message)
+            # Reported at the budget's line in the budgets file, not at this line of the plugin.
+            raise pytest.skip.Exception(verdict.message, _use_item_location=True)
         if verdict.status == "failed":
             raise BudgetExceeded(verdict.message)
 
