@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from conftest import Stack, wait_for
 
 pytestmark = pytest.mark.docker
