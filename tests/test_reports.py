@@ -153,7 +153,7 @@ def test_service_without_samples_is_no_data_never_a_pass(budgets: Budgets) -> No
     window = stack_window(budgets, missing=("grafana",))
     section = results_section(budgets, window, judge_all(window, budgets), "today")
     assert row_of(section, "`grafana`") == ["`grafana`", "0.50", "--", "256MB", "--", "⬜"]
-    assert field(section, "No samples") == "`grafana` (their tests fail)"
+    assert field(section, "No samples (their tests fail)") == "`grafana`"
     assert field(section, "Any services over budget") == "None"
 
 
@@ -352,8 +352,8 @@ def test_terminal_table(budgets: Budgets) -> None:
     assert ["grafana", "0.50", "--", "256MB", "--", "no data"] in rows
     assert ["TOTAL", "15.50", "8.65", "21.75GB", "10.12GiB", "passed"] in rows
     assert rows[0] == ["Service", "CPU Budget", "CPU Actual (p99)", "RAM Budget", "RAM Actual (max)", "Status"]
-    assert "Over budget: clickhouse (cpu_p99 4.40 > 4.00 cores)" in lines
-    assert "No samples (tests fail): grafana" in lines
+    assert "Any services over budget: clickhouse (cpu_p99 4.40 > 4.00 cores)" in lines
+    assert "No samples (their tests fail): grafana" in lines
 
 
 # --- pytest-html ----------------------------------------------------------------------------------

@@ -18,19 +18,7 @@ from ..budgets import Budgets
 from ..window import TOTAL, Window
 from .markdown import SYMBOLS
 from .plots import service_plot_svg
-from .table import (
-    Verdicts,
-    build_rows,
-    columns,
-    gaps_summary,
-    header_percentile,
-    not_judged,
-    over_budget,
-    partial,
-    unbudgeted,
-    window_summary,
-    without_samples,
-)
+from .table import Verdicts, build_rows, columns, header_percentile, partial, summary_lines
 
 if TYPE_CHECKING:
     from ..run import BudgetRun
@@ -76,16 +64,7 @@ def summary_html(budgets: Budgets, window: Window, verdicts: Verdicts) -> str:
     marker = partial(window)
     if marker:
         notes.append(f"<p><b>{html.escape(marker)}</b></p>")
-    notes.append(f"<p><b>Any services over budget:</b> {_line(over_budget(rows, _mark))}</p>")
-    for label, text in (
-        ("No samples (their tests fail)", without_samples(rows, _mark)),
-        ("Not judged", not_judged(rows, _mark)),
-        ("Without a budget (counted in Total only)", unbudgeted(budgets, window, _mark)),
-        ("Window", window_summary(window)),
-        ("Gaps", gaps_summary(window)),
-    ):
-        if text is not None:
-            notes.append(f"<p><b>{label}:</b> {_line(text)}</p>")
+    notes += [f"<p><b>{label}:</b> {_line(text)}</p>" for label, text in summary_lines(budgets, window, rows, _mark)]
     return (
         f'{_STYLE}<div class="k2budget"><h2>Resource budgets: {html.escape(budgets.stack_name)}</h2>'
         f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{''.join(notes)}</div>"

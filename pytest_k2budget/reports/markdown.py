@@ -12,33 +12,20 @@ from ..budgets import Budgets
 from ..errors import K2InputError
 from ..window import TOTAL, Window
 from .table import (
+    SUMMARY_LABELS,
     Row,
     RowStatus,
     Verdicts,
     build_rows,
     columns,
-    gaps_summary,
     header_percentile,
-    not_judged,
-    over_budget,
     partial,
-    unbudgeted,
-    window_summary,
-    without_samples,
+    summary_lines,
 )
 
 HEADING = "## Results"
 SYMBOLS: dict[RowStatus, str] = {"passed": "✅", "failed": "❌", "no data": "⬜"}
 
-OVER_BUDGET = "Any services over budget"
-NO_SAMPLES = "No samples"
-NOT_JUDGED = "Not judged"
-WINDOW = "Window"
-GAPS = "Gaps"
-UNBUDGETED = "Without a budget (counted in Total only)"
-# Bold `**Label:**` fields this module writes; any other field found in a doc's Results section (the step
-# doc's own `**Tuning applied:**`) is filled in by hand and survives an update.
-OWN_FIELDS = frozenset({OVER_BUDGET, NO_SAMPLES, NOT_JUDGED, UNBUDGETED, WINDOW, GAPS})
 
 # Matched against a line without its line ending.
 _HEADING_RE = re.compile(r"^ {0,3}##[ \t]+Results\b", re.IGNORECASE)
@@ -70,17 +57,8 @@ def results_section(budgets: Budgets, window: Window, verdicts: Verdicts, run_da
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "|".join("-" * (len(h) + 2) for h in head) + "|")
     lines += [_table_row(row, percentile) for row in rows]
-    lines += ["", f"**{OVER_BUDGET}:** {over_budget(rows, _name)}"]
-    for label, text in (
-        (NO_SAMPLES, without_samples(rows, _name)),
-        (NOT_JUDGED, not_judged(rows, _name)),
-        (UNBUDGETED, unbudgeted(budgets, window, _name)),
-        (WINDOW, window_summary(window)),
-        (GAPS, gaps_summary(window)),
-    ):
-        if text is not None:
-            suffix = " (their tests fail)" if label == NO_SAMPLES else ""
-            lines += ["", f"**{label}:** {text}{suffix}"]
+    for label, text in summary_lines(budgets, window, rows, _name):
+        lines += ["", f"**{label}:** {text}"]
     return "\n".join(lines) + "\n"
 
 
@@ -160,7 +138,8 @@ def _hand_fields(lines: list[str]) -> list[str]:
     for line in lines:
         field = _FIELD_RE.match(line.rstrip("\r\n"))
         if field:
-            keeping = field.group("label").strip() not in OWN_FIELDS
+            # Fields the reports write are replaced; any other (`**Tuning applied:**`) was filled in by hand.
+            keeping = field.group("label").strip() not in SUMMARY_LABELS
         elif not line.strip() or line.lstrip().startswith("|"):
             keeping = False
         if keeping:

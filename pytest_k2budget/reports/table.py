@@ -197,3 +197,28 @@ def partial(window: Window) -> str | None:
     """`PARTIAL window (covered 3h of 24h, interrupted)`, the marker every message carries, as a line."""
     note = partial_note(window)
     return note.rstrip(": ") or None
+
+
+OVER_BUDGET = "Any services over budget"
+NO_SAMPLES = "No samples (their tests fail)"
+NOT_JUDGED_LABEL = "Not judged"
+UNBUDGETED = "Without a budget (counted in Total only)"
+WINDOW = "Window"
+GAPS = "Gaps"
+SUMMARY_LABELS = frozenset({OVER_BUDGET, NO_SAMPLES, NOT_JUDGED_LABEL, UNBUDGETED, WINDOW, GAPS})
+
+
+def summary_lines(budgets: Budgets, window: Window, rows: list[Row], name: Namer) -> list[tuple[str, str]]:
+    """(label, text) for every report's lines under the table: who is over budget, then what applies of
+    services without samples, criteria not judged, unbudgeted containers, the window and its gaps."""
+    lines = [(OVER_BUDGET, over_budget(rows, name))]
+    for label, text in (
+        (NO_SAMPLES, without_samples(rows, name)),
+        (NOT_JUDGED_LABEL, not_judged(rows, name)),
+        (UNBUDGETED, unbudgeted(budgets, window, name)),
+        (WINDOW, window_summary(window)),
+        (GAPS, gaps_summary(window)),
+    ):
+        if text is not None:
+            lines.append((label, text))
+    return lines

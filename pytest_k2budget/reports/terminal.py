@@ -6,20 +6,7 @@ from tabulate import tabulate
 
 from ..budgets import Budgets
 from ..window import Window
-from .table import (
-    RowStatus,
-    Verdicts,
-    build_rows,
-    columns,
-    gaps_summary,
-    header_percentile,
-    not_judged,
-    over_budget,
-    partial,
-    unbudgeted,
-    window_summary,
-    without_samples,
-)
+from .table import RowStatus, Verdicts, build_rows, columns, header_percentile, partial, summary_lines
 
 STATUS: dict[RowStatus, str] = {"passed": "passed", "failed": "FAILED", "no data": "no data"}
 
@@ -40,14 +27,6 @@ def terminal_table(budgets: Budgets, window: Window, verdicts: Verdicts) -> str:
     )
     marker = partial(window)
     lines = [marker] if marker else []
-    lines += [table, f"Over budget: {over_budget(rows, str)}"]
-    for label, text in (
-        ("No samples (tests fail)", without_samples(rows, str)),
-        ("Not judged", not_judged(rows, str)),
-        ("Without a budget (counted in TOTAL only)", unbudgeted(budgets, window, str)),
-        ("Window", window_summary(window)),
-        ("Gaps", gaps_summary(window)),
-    ):
-        if text is not None:
-            lines.append(f"{label}: {text}")
+    lines.append(table)
+    lines += [f"{label}: {text}" for label, text in summary_lines(budgets, window, rows, str)]
     return "\n".join(lines)
