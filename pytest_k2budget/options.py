@@ -12,6 +12,11 @@ import pytest
 from .errors import K2InputError
 from .units import parse_duration
 
+COMPOSE_SERVICE_LABEL = "container_label_com_docker_compose_service"
+COMPOSE_PROJECT_LABEL = "container_label_com_docker_compose_project"
+INSTANCE_LABEL = "name"
+
+
 # (option, ini name, kind, default, help); kind: "path", "duration", "string", "bool".
 _OPTIONS: tuple[tuple[str, str, str, str | None, str], ...] = (
     ("--k2-budgets", "k2_budgets", "path", None,
@@ -42,11 +47,11 @@ _OPTIONS: tuple[tuple[str, str, str, str | None, str], ...] = (
      "with --k2-source=prometheus: judge the DURATION ending now"),
     ("--k2-window-start", "k2_window_start", "string", None, "window start, RFC 3339"),
     ("--k2-window-end", "k2_window_end", "string", None, "window end, RFC 3339 (default: now)"),
-    ("--k2-service-label", "k2_service_label", "string", "container_label_com_docker_compose_service",
+    ("--k2-service-label", "k2_service_label", "string", COMPOSE_SERVICE_LABEL,
      "Prometheus label naming a container's service (Kubernetes: container)"),
-    ("--k2-project-label", "k2_project_label", "string", "container_label_com_docker_compose_project",
+    ("--k2-project-label", "k2_project_label", "string", COMPOSE_PROJECT_LABEL,
      "Prometheus label naming a container's project (Kubernetes: namespace)"),
-    ("--k2-instance-label", "k2_instance_label", "string", "name",
+    ("--k2-instance-label", "k2_instance_label", "string", INSTANCE_LABEL,
      "Prometheus label telling replicas apart (Kubernetes: pod)"),
 )
 
@@ -68,24 +73,26 @@ def add_options(parser: pytest.Parser) -> None:
 
 @dataclass(frozen=True)
 class Settings:
+    """A run's options, resolved; the defaults are the options' own."""
+
     mode: Mode
     budgets_path: Path
-    burn_in: float | None
-    interval: float | None
-    compose_project: str | None
-    record_path: Path
-    fail_fast: bool
-    replay_path: Path | None
-    replay_interval: float
-    results_md: Path | None
-    update_doc: Path | None
-    prometheus_url: str | None
-    window: float | None
-    window_start: float | None
-    window_end: float | None
-    service_label: str
-    project_label: str
-    instance_label: str
+    burn_in: float | None = None
+    interval: float | None = None
+    compose_project: str | None = None
+    record_path: Path = Path(".k2budget", "burn-in.jsonl")
+    fail_fast: bool = False
+    replay_path: Path | None = None
+    replay_interval: float = 300.0
+    results_md: Path | None = None
+    update_doc: Path | None = None
+    prometheus_url: str | None = None
+    window: float | None = None
+    window_start: float | None = None
+    window_end: float | None = None
+    service_label: str = COMPOSE_SERVICE_LABEL
+    project_label: str = COMPOSE_PROJECT_LABEL
+    instance_label: str = INSTANCE_LABEL
 
 
 def _raw(config: pytest.Config, ini: str) -> tuple[object, str]:
@@ -203,7 +210,7 @@ def resolve(config: pytest.Config) -> Settings:
         window=window,
         window_start=start,
         window_end=end,
-        service_label=_text(config, "k2_service_label") or "container_label_com_docker_compose_service",
-        project_label=_text(config, "k2_project_label") or "container_label_com_docker_compose_project",
-        instance_label=_text(config, "k2_instance_label") or "name",
+        service_label=_text(config, "k2_service_label") or COMPOSE_SERVICE_LABEL,
+        project_label=_text(config, "k2_project_label") or COMPOSE_PROJECT_LABEL,
+        instance_label=_text(config, "k2_instance_label") or INSTANCE_LABEL,
     )

@@ -139,8 +139,5 @@ def live_settings(record: Path, burn_in: float, *, interval: float | None = 1.0,
                   compose_project: str | None = None) -> options.Settings:
     return options.Settings(
         mode="live", budgets_path=Path("budgets.yml"), burn_in=burn_in, interval=interval,
-        compose_project=compose_project, record_path=record, fail_fast=fail_fast, replay_path=None,
-        replay_interval=300.0, results_md=None, update_doc=None, prometheus_url=None, window=None,
-        window_start=None, window_end=None, service_label="container_label_com_docker_compose_service",
-        project_label="container_label_com_docker_compose_project", instance_label="name",
+        compose_project=compose_project, record_path=record, fail_fast=fail_fast,
     )

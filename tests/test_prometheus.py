@@ -127,10 +127,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def settings(url: str, *, start: float = START, end: float = START + SPAN, interval: float | None = EVERY,
              project: str | None = None, service_label: str = COMPOSE_SERVICE,
              project_label: str = COMPOSE_PROJECT, instance_label: str = "name") -> Settings:
-    return Settings(mode="prometheus", budgets_path=Path("budgets.yml"), burn_in=None, interval=interval,
-                    compose_project=project, record_path=Path("unused.jsonl"), fail_fast=False, replay_path=None,
-                    replay_interval=300.0, results_md=None, update_doc=None, prometheus_url=url, window=None,
-                    window_start=start, window_end=end, service_label=service_label,
+    return Settings(mode="prometheus", budgets_path=Path("budgets.yml"), interval=interval, compose_project=project,
+                    prometheus_url=url, window_start=start, window_end=end, service_label=service_label,
                     project_label=project_label, instance_label=instance_label)
 
 
