@@ -116,12 +116,12 @@ class BudgetRun:
     def write_markdown(self) -> None:
         if self.settings.results_md is None and self.settings.update_doc is None:
             return
-        from .reports.markdown import results_section, update_doc
+        from .reports.markdown import results_section, update_doc, write_results
 
         section = results_section(self.budgets, self.load(), self.verdicts, run_date=self.run_date())
         if self.settings.results_md is not None:
             self.settings.results_md.parent.mkdir(parents=True, exist_ok=True)
-            self.settings.results_md.write_text(section, encoding="utf-8")
+            write_results(self.settings.results_md, section)
             self.written.append(self.settings.results_md)
         if self.settings.update_doc is not None:
             update_doc(self.settings.update_doc, section)
