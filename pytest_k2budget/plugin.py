@@ -34,6 +34,10 @@ def pytest_configure(config: pytest.Config) -> None:
         if settings.mode == "off":
             return
         budgets = load_budgets(settings.budgets_path)
+        if settings.update_doc is not None:
+            from .reports.markdown import check_doc
+
+            check_doc(settings.update_doc)
     except K2InputError as exc:
         raise pytest.UsageError(str(exc)) from None
     worker_input = getattr(config, "workerinput", None)

@@ -43,8 +43,11 @@ class Recorder:
     def __init__(self, window: Window, path: str | Path) -> None:
         self.window = window
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: IO[str] = self.path.open("w", encoding="utf-8")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file: IO[str] = self.path.open("w", encoding="utf-8")
+        except OSError as exc:
+            raise K2InputError(f"--k2-record: cannot write the recording: {exc.strerror}", path=str(path)) from None
         self._write({
             MAGIC: FORMAT_VERSION,
             "source": window.source,

@@ -53,6 +53,15 @@ def test_unreachable_daemon_is_a_one_line_usage_error(pytester: pytest.Pytester,
     assert "DOCKER_HOST=tcp://127.0.0.1:9" in err and "Traceback" not in err + result.stdout.str()
 
 
+def test_unwritable_recording_is_a_one_line_usage_error(docker_stack: Stack, pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yml", budgets=budgets(docker_stack))
+    (pytester.path / "taken").write_text("a file, not a folder")
+    result = pytester.runpytest_subprocess("--k2-burn-in=5s", "--k2-record=taken/run.jsonl")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "taken/run.jsonl: --k2-record: cannot write the recording" in result.stderr.str()
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
 def test_sigint_ends_the_window_and_judges_a_partial_run(docker_stack: Stack, pytester: pytest.Pytester) -> None:
     docker_stack.run("web")
     docker_stack.run("db")

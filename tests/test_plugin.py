@@ -165,6 +165,8 @@ def test_fixture_without_a_budget_run_skips_with_the_reason(pytester: pytest.Pyt
         (["--k2-source=prometheus", "--k2-prometheus-url=http://127.0.0.1:1", "--k2-window-start=yesterday"],
          "--k2-window-start: expected an RFC 3339 time"),
         (["--k2-replay=within.csv", "--k2-budgets=nope.yml"], "nope.yml: budgets file not found"),
+        (["--k2-replay=within.csv", "--k2-update-doc=nodoc.md"], "nodoc.md: --k2-update-doc: step doc not found"),
+        (["--k2-replay=within.csv", "--k2-update-doc=budgets.yml"], "budgets.yml: --k2-update-doc: no '## Results'"),
     ],
 )
 def test_bad_options_are_one_line_usage_errors(stack: pytest.Pytester, args: list[str], fragment: str) -> None:

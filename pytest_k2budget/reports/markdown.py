@@ -67,6 +67,26 @@ def write_results(path: Path, section: str) -> None:
     _write_atomic(path, section)
 
 
+def check_doc(path: Path) -> tuple[list[str], int, int]:
+    """The doc's lines and its Results section's bounds; K2InputError when there is none to update.
+
+    The plugin calls it before a run too, so a 24 h burn-in does not end in a doc it cannot update.
+    """
+    try:
+        with path.resolve().open(encoding="utf-8", newline="") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise K2InputError("--k2-update-doc: step doc not found", path=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise K2InputError(f"--k2-update-doc: cannot read the step doc: {exc}", path=str(path)) from None
+    lines = text.splitlines(keepends=True)
+    start, end = _section_bounds(lines)
+    if start is None:
+        raise K2InputError(f"--k2-update-doc: no '{HEADING}' heading (outside code blocks) to update",
+                           path=str(path))
+    return lines, start, end
+
+
 def update_doc(path: Path, section: str) -> None:
     """Rewrite the Results section of the step doc at `path` in place; every other byte stays.
 
@@ -78,18 +98,7 @@ def update_doc(path: Path, section: str) -> None:
     same directory, then os.replace, so a crash leaves either the old doc or the new one.
     """
     target = path.resolve()
-    try:
-        with target.open(encoding="utf-8", newline="") as f:
-            text = f.read()
-    except FileNotFoundError:
-        raise K2InputError("step doc not found", path=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise K2InputError(f"cannot read the step doc: {exc}", path=str(path)) from None
-
-    lines = text.splitlines(keepends=True)
-    start, end = _section_bounds(lines)
-    if start is None:
-        raise K2InputError(f"no '{HEADING}' heading (outside code blocks) to update", path=str(path))
+    lines, start, end = check_doc(path)
     heading = lines[start]
     newline = "\r\n" if heading.endswith("\r\n") else "\n"
     if not heading.endswith(("\n", "\r")):

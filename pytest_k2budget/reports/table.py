@@ -177,7 +177,8 @@ def window_summary(window: Window) -> str:
     if window.rounds == 0:
         return f"no samples; source: {window.source}"
     return (
-        f"{format_duration(window.covered)}, {window.rounds:,} rounds every {format_duration(window.interval)}, "
+        f"{format_duration(window.covered)}, {window.rounds:,} round{'s' if window.rounds != 1 else ''} every "
+        f"{format_duration(window.interval)}, "
         f"{window.samples:,} samples; source: {window.source}"
     )
 
