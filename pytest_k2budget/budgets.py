@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import yaml
 
 from .errors import K2InputError
-from .units import SIZE_EXPECTED, format_budget_size, parse_size
+from .units import format_budget_size, parse_size
 
 SUPPORTED_VERSIONS = (1,)
 _TOP_KEYS = {"version", "stack", "defaults", "services"}
@@ -18,6 +19,8 @@ _STACK_KEYS = {"name", "compose_project", "total"}
 _TOTAL_KEYS = {"cpu", "ram"}
 _DEFAULT_KEYS = {"cpu_percentile", "spike_factor", "max_restarts"}
 _SERVICE_KEYS = {"cpu", "ram", "notes"} | _DEFAULT_KEYS
+# Compose's own rule for service names; it also keeps `::` (the node id separator) out of them.
+_SERVICE_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 
 @dataclass(frozen=True)
 class ServiceBudget:
@@ -41,6 +44,9 @@ class Budgets:
     total_ram: int
     total_declared: bool
     warnings: tuple[str, ...] = ()
+    default_cpu_percentile: float = 99.0
+    # Where TOTAL's tests point: the declared `stack.total`, else the `services:` key.
+    total_line: int | None = None
 
     def service(self, name: str) -> ServiceBudget:
         for budget in self.services:
@@ -55,8 +61,8 @@ class Budgets:
     @property
     def total(self) -> ServiceBudget:
         """The stack total judged like a service: the defaults' percentile, no spike or restart rules."""
-        percentile = self.services[0].cpu_percentile if self.services else 99.0
-        return ServiceBudget("TOTAL", self.total_cpu, self.total_ram, cpu_percentile=percentile)
+        return ServiceBudget("TOTAL", self.total_cpu, self.total_ram, cpu_percentile=self.default_cpu_percentile,
+                             line=self.total_line)
 
 
 class _Mapping(dict[str, Any]):
@@ -160,8 +166,8 @@ class _Parser:
         value = mapping[key]
         try:
             return parse_size(value)
-        except ValueError:
-            raise self.error(f"expected {SIZE_EXPECTED}, got {value!r}", mapping, key, service) from None
+        except ValueError as exc:
+            raise self.error(f"expected {exc}, got {_kind(value)}", mapping, key, service) from None
 
     def rules(self, mapping: _Mapping, service: str | None, base: dict[str, Any]) -> dict[str, Any]:
         rules = dict(base)
@@ -210,6 +216,9 @@ class _Parser:
             raise self.error("expected at least one service", data, "services")
         services = []
         for service, entry in services_map.items():
+            if not _SERVICE_NAME.match(service):
+                raise self.error("expected a service name of letters, digits, '_', '.' and '-', starting with a "
+                                 "letter or digit (as compose names services)", services_map, service)
             if service.upper() == "TOTAL":
                 raise self.error("the name TOTAL is reserved for the stack total; rename the service",
                                  services_map, service)
@@ -236,7 +245,9 @@ class _Parser:
         ram_sum = sum(s.ram for s in services)
         warnings = []
         total_cpu, total_ram, declared = cpu_sum, ram_sum, False
+        total_line = data.key_lines["services"]
         if "total" in stack:
+            total_line = stack.key_lines["total"]
             total = self.mapping(stack["total"], stack, "total")
             self.check_keys(total, _TOTAL_KEYS, section="stack.total")
             declared = True
@@ -264,6 +275,8 @@ class _Parser:
             total_ram=total_ram,
             total_declared=declared,
             warnings=tuple(warnings),
+            default_cpu_percentile=base["cpu_percentile"],
+            total_line=total_line,
         )
 
 

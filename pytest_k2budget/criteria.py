@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -41,7 +41,10 @@ class Verdict:
 
     def properties(self) -> list[tuple[str, object]]:
         """What JUnit XML carries for every test, passing ones too."""
-        props: list[tuple[str, object]] = [("k2_status", self.status), ("k2_unit", self.unit)]
+        props: list[tuple[str, object]] = [
+            ("k2_service", self.service), ("k2_criterion", self.criterion), ("k2_status", self.status),
+            ("k2_unit", self.unit),
+        ]
         if self.measured is not None:
             props.append(("k2_measured", _number(self.measured)))
         if self.limit is not None:
@@ -50,6 +53,15 @@ class Verdict:
             props.append(("k2_headroom", f"{self.headroom:+.4f}"))
         props.append(("k2_samples", self.samples))
         return props
+
+
+def judged_of(properties: Iterable[tuple[str, object]]) -> tuple[str, str] | None:
+    """(service, criterion) of a test report that carries a verdict's properties, else None."""
+    found = dict(properties)
+    service, criterion = found.get("k2_service"), found.get("k2_criterion")
+    if isinstance(service, str) and isinstance(criterion, str):
+        return service, criterion
+    return None
 
 
 def _number(value: float) -> str:

@@ -98,10 +98,9 @@ class BudgetSession:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Keep each verdict for the reports; under xdist the controller re-judges what its workers judged."""
-        if self.run.window is None or not any(key == "k2_status" for key, _ in report.user_properties):
-            return
-        service, criterion = report.nodeid.rsplit("::", 2)[-2:]
-        self.run.verdict(service, criterion)
+        judged = criteria.judged_of(report.user_properties)
+        if self.run.window is not None and judged is not None:
+            self.run.verdict(*judged)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if self.run.window is None or self.run.is_worker:
@@ -134,7 +133,8 @@ class BudgetsFile(pytest.File):
         for budget in budgets.services:
             yield ServiceNode.from_parent(self, name=budget.name, criteria_names=criteria.SERVICE_CRITERIA,
                                           line=budget.line)
-        yield ServiceNode.from_parent(self, name=TOTAL, criteria_names=criteria.TOTAL_CRITERIA, line=None)
+        yield ServiceNode.from_parent(self, name=TOTAL, criteria_names=criteria.TOTAL_CRITERIA,
+                                      line=budgets.total.line)
 
 
 class ServiceNode(pytest.Collector):

@@ -24,9 +24,9 @@ SIZE_EXPECTED = "a size such as 256MB, 4GB, 21.75GB or 512MiB (K/M/G/T are binar
 DURATION_EXPECTED = "a duration such as 90s, 15m, 24h, 1h30m or 2d (a bare number is seconds)"
 
 
-def parse_size(text: str | int | float) -> int:
+def parse_size(text: object) -> int:
     """Bytes from a budget size; raises ValueError naming what was expected."""
-    if isinstance(text, bool):
+    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
         raise ValueError(SIZE_EXPECTED)
     if isinstance(text, (int, float)):
         value = float(text)
@@ -40,9 +40,10 @@ def parse_size(text: str | int | float) -> int:
             raise ValueError(SIZE_EXPECTED)
         value = float(match.group(1))
         unit = _BINARY[match.group(2).lower()]
-    if value <= 0:
-        raise ValueError("a size > 0")
-    return round(value * unit)
+    size = round(value * unit)
+    if size < 1:
+        raise ValueError(SIZE_EXPECTED + ", of at least one byte")
+    return size
 
 
 def parse_stats_size(text: str) -> int:
@@ -56,9 +57,9 @@ def parse_stats_size(text: str) -> int:
     return round(float(match.group(1)) * _STATS_UNITS[unit])
 
 
-def parse_duration(text: str | int | float) -> float:
+def parse_duration(text: object) -> float:
     """Seconds from `90s`, `15m`, `24h`, `1h30m`, `2d` or a bare number of seconds."""
-    if isinstance(text, bool):
+    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
         raise ValueError(DURATION_EXPECTED)
     if isinstance(text, (int, float)):
         seconds = float(text)

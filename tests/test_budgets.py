@@ -75,6 +75,13 @@ BAD = [
     ("version: 1\nservices:\n  a: {cpu: 1, ram: 1GB}\n  a: {cpu: 2, ram: 1GB}\n", ["b.yml:4", "duplicate key 'a'"]),
     ("version: 1\nservices:\n  TOTAL: {cpu: 1, ram: 1GB}\n", ["b.yml:3", "reserved"]),
     ("- just\n- a list\n", ["b.yml:1", "expected a mapping"]),
+    ("version: 1\nservices:\n  a: {cpu: 1, ram: }\n", ["b.yml:3", "'ram'", "got nothing"]),
+    ("version: 1\nservices:\n  a: {cpu: 1, ram: [1GB]}\n", ["b.yml:3", "'ram'", "got a list"]),
+    ("version: 1\nservices:\n  a: {cpu: 1, ram: 2020-01-01}\n", ["b.yml:3", "'ram'", "a size"]),
+    ("version: 1\nservices:\n  a: {cpu: 1, ram: 0.1B}\n", ["b.yml:3", "'ram'", "at least one byte"]),
+    ("version: 1\nstack: {total: {ram: }}\nservices: {a: {cpu: 1, ram: 1GB}}\n", ["b.yml:2", "'ram'"]),
+    ("version: 1\nservices:\n  'db::x': {cpu: 1, ram: 1GB}\n", ["b.yml:3", "'db::x'", "service name"]),
+    ("version: 1\nservices:\n  '': {cpu: 1, ram: 1GB}\n", ["b.yml:3", "service name"]),
 ]
 
 
@@ -86,6 +93,15 @@ def test_bad_budgets_name_file_line_service_key_and_expectation(text: str, fragm
     assert "\n" not in message
     for fragment in fragments:
         assert fragment in message, message
+
+
+def test_total_is_judged_at_the_defaults_percentile_with_its_own_line() -> None:
+    budgets = parse_budgets(
+        "version: 1\ndefaults: {cpu_percentile: 95}\nservices:\n  a: {cpu: 1, ram: 1GB, cpu_percentile: 50}\n"
+    )
+    assert budgets.total.cpu_percentile == 95 and budgets.total.line == 3
+    declared = parse_budgets("version: 1\nstack:\n  total: {cpu: 1}\nservices: {a: {cpu: 1, ram: 1GB}}\n")
+    assert declared.total.cpu_percentile == 99 and declared.total.line == 3
 
 
 def test_missing_file_is_named(tmp_path: Path) -> None:

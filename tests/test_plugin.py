@@ -165,6 +165,10 @@ def test_fixture_without_a_budget_run_skips_with_the_reason(pytester: pytest.Pyt
         (["--k2-source=prometheus", "--k2-prometheus-url=http://127.0.0.1:1", "--k2-window-start=yesterday"],
          "--k2-window-start: expected an RFC 3339 time"),
         (["--k2-replay=within.csv", "--k2-budgets=nope.yml"], "nope.yml: budgets file not found"),
+        (["--k2-source=prometheus", "--k2-prometheus-url=http://127.0.0.1:abc/", "--k2-window=1h"],
+         "--k2-prometheus-url: expected an http(s) URL"),
+        (["--k2-source=prometheus", "--k2-prometheus-url=http://u:secret@[::1", "--k2-window=1h"],
+         "got a URL that does not parse: 'http://***@[::1'"),
         (["--k2-replay=within.csv", "--k2-update-doc=nodoc.md"], "nodoc.md: --k2-update-doc: step doc not found"),
         (["--k2-replay=within.csv", "--k2-update-doc=budgets.yml"], "budgets.yml: --k2-update-doc: no '## Results'"),
     ],
@@ -194,6 +198,15 @@ def test_bad_budgets_are_one_line_usage_errors(stack: pytest.Pytester, budgets: 
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert fragment in result.stderr.str()
     assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+def test_skipped_total_points_at_the_budgets_file(stack: pytest.Pytester) -> None:
+    # One round of a recording, without a CPU figure: every CPU test, TOTAL's too, has nothing to judge.
+    stack.makefile(".jsonl", one='{"k2budget_recording": 1, "interval": 1}\n'
+                   '{"c": 0, "id": "a", "name": "k2-web-1", "service": "web"}\n{"t": 1, "s": [[0, null, 100]]}\n')
+    result = stack.runpytest("--k2-replay=one.jsonl", "-rs")
+    result.stdout.fnmatch_lines(["SKIPPED [[]1[]] budgets.yml:5: TOTAL: no CPU figure*"])
+    assert "INTERNALERROR" not in result.stdout.str()
 
 
 def test_malformed_replay_line_is_a_usage_error_naming_the_line(stack: pytest.Pytester) -> None:

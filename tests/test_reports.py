@@ -301,11 +301,11 @@ def test_update_doc_ignores_a_results_heading_inside_a_code_block(tmp_path: Path
 
 
 def test_update_doc_errors(tmp_path: Path) -> None:
-    with pytest.raises(K2InputError, match=r"missing\.md: step doc not found"):
+    with pytest.raises(K2InputError, match=r"missing\.md: --k2-update-doc: step doc not found"):
         update_doc(tmp_path / "missing.md", "## Results\n")
     doc = tmp_path / "doc.md"
     doc.write_text("# Step\n\n## Resultset\n", encoding="utf-8")
-    with pytest.raises(K2InputError, match=r"doc\.md: no '## Results' heading"):
+    with pytest.raises(K2InputError, match=r"doc\.md: --k2-update-doc: no '## Results' heading"):
         update_doc(doc, "## Results\n")
 
 
@@ -493,7 +493,7 @@ def test_thirteen_services_for_24h_at_1s_fit_a_5mb_report(budgets: Budgets) -> N
 
 def test_pytest_html_report_carries_the_table_and_each_tests_plot(pytester: pytest.Pytester) -> None:
     """The pytest-html hooks in a real self-contained report: the summary table, and every budget test of a
-    service (a test recording k2_status, node id ending in <service>::<criterion>) with its plot."""
+    service (a test recording its verdict's k2_service and k2_criterion) with its plot."""
     pytester.makeini("[pytest]\npython_classes = redpanda\n")
     pytester.makeconftest(f"""
         from pytest_k2budget.budgets import parse_budgets
@@ -518,11 +518,13 @@ def test_pytest_html_report_carries_the_table_and_each_tests_plot(pytester: pyte
     pytester.makepyfile(test_stack="""
         class redpanda:
             def test_cpu_p99(self, record_property):
-                record_property("k2_status", "failed")
+                record_property("k2_service", "redpanda")
+                record_property("k2_criterion", "cpu_p99")
                 assert False, "redpanda: CPU p99 2.50 cores > budget 2.00"
 
             def test_ram_max(self, record_property):
-                record_property("k2_status", "passed")
+                record_property("k2_service", "redpanda")
+                record_property("k2_criterion", "ram_max")
 
         def test_unrelated():
             pass

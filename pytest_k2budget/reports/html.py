@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ..budgets import Budgets
+from ..criteria import judged_of
 from ..window import TOTAL, Window
 from .markdown import SYMBOLS
 from .plots import service_plot_svg
@@ -101,10 +102,10 @@ class HtmlHooks:
         report: pytest.TestReport = outcome.get_result()
         if report.when != "call" or self.run.window is None:
             return
-        # A budget test is the one carrying k2_status; its node id ends in <service>::<criterion>.
-        if not any(key == "k2_status" for key, _ in report.user_properties):
+        judged = judged_of(report.user_properties)
+        if judged is None:
             return
-        service = report.nodeid.rsplit("::", 2)[-2]
+        service = judged[0]
         if service not in self._svgs:
             self._svgs[service] = service_plot_svg(self.run.window, self.run.budget(service))
         # pytest-html reads extras from this attribute, which TestReport does not declare.

@@ -79,12 +79,16 @@ class Endpoint:
 
 def endpoint(url: str, environ: Mapping[str, str]) -> Endpoint:
     """Credentials from the environment (bearer token, else user and password), else from the URL itself."""
-    parts = urllib.parse.urlsplit(url.strip())
+    expected = "--k2-prometheus-url: expected an http(s) URL such as http://prometheus:9090"
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+        _ = parts.port  # a port that is not a number raises here, not in the middle of a query
+    except ValueError:
+        raise K2InputError(f"{expected}, got a URL that does not parse: {_scrub_userinfo(url)!r}") from None
     secrets = [s for s in (parts.password, parts.username) if s]
     if parts.scheme not in ("http", "https") or not parts.hostname:
         shown = _strip_userinfo(parts, "***@" if secrets else "")
-        raise K2InputError(f"--k2-prometheus-url: expected an http(s) URL such as http://prometheus:9090, "
-                           f"got {_scrub(shown, secrets)!r}")
+        raise K2InputError(f"{expected}, got {_scrub(shown, secrets)!r}")
     headers: dict[str, str] = {"Accept": "application/json"}
     user, password = parts.username, parts.password
     token = environ.get(TOKEN_ENV)
@@ -103,6 +107,12 @@ def endpoint(url: str, environ: Mapping[str, str]) -> Endpoint:
     base = _strip_userinfo(parts, "").rstrip("/")
     shown = _strip_userinfo(parts, "***@" if parts.username or parts.password else "").rstrip("/")
     return Endpoint(base, shown, headers, tuple(set(secrets)))
+
+
+def _scrub_userinfo(url: str) -> str:
+    """A URL too broken to split, with anything before an `@` hidden: it may be credentials."""
+    scheme, sep, rest = url.partition("://")
+    return scheme + sep + ("***@" + rest.rpartition("@")[2] if "@" in rest else rest)
 
 
 def _strip_userinfo(parts: urllib.parse.SplitResult, replacement: str) -> str:
