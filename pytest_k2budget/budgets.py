@@ -77,19 +77,26 @@ class _Loader(yaml.SafeLoader):
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _Mapping:
+    explicit = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
+    loader.flatten_mapping(node)  # YAML merge keys (`<<: *defaults`), as the safe loader supports them
+    merged = len(node.value) - explicit  # flatten_mapping puts the merged pairs first
     mapping = _Mapping()
     mapping.line = node.start_mark.line + 1
     mapping.key_lines = {}
-    for key_node, value_node in node.value:
+    from_merge: set[str] = set()
+    for index, (key_node, value_node) in enumerate(node.value):
         key = loader.construct_object(key_node, deep=True)
         if not isinstance(key, str):
             key = str(key)
-        if key in mapping:
-            raise K2InputError(
-                f"duplicate key {key!r}", line=key_node.start_mark.line + 1
-            )
+        # A key given twice is a mistake; a key given over a merged one overrides it, as YAML means.
+        if key in mapping and index >= merged and key not in from_merge:
+            raise K2InputError(f"duplicate key {key!r}", line=key_node.start_mark.line + 1)
         mapping[key] = loader.construct_object(value_node, deep=True)
         mapping.key_lines[key] = key_node.start_mark.line + 1
+        if index < merged:
+            from_merge.add(key)
+        else:
+            from_merge.discard(key)
     return mapping
 
 

@@ -49,7 +49,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.issue_config_time_warning(K2BudgetWarning(message), stacklevel=2)
     _ensure_collected(config, settings.budgets_path)
     config.pluginmanager.register(BudgetSession(config, run), "k2budget-session")
-    if config.pluginmanager.hasplugin("html"):
+    # Plots cost seconds: draw them only when pytest-html is writing a report.
+    if config.pluginmanager.hasplugin("html") and config.getoption("htmlpath", None):
         from .reports.html import HtmlHooks
 
         config.pluginmanager.register(HtmlHooks(run), "k2budget-html")

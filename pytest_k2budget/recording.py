@@ -24,10 +24,10 @@ import json
 import math
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, get_args
 
 from .errors import K2InputError
-from .window import Container, Event, Gap, Window
+from .window import Container, Event, EventKind, Gap, Window
 
 FORMAT_VERSION = 1
 MAGIC = "k2budget_recording"
@@ -179,9 +179,13 @@ def _header(path: str, number: int, obj: dict[str, Any]) -> Window:
     if version != FORMAT_VERSION:
         raise K2InputError(f"unsupported recording version {version!r}; expected {FORMAT_VERSION}",
                            path=path, line=number)
+    interval = float(obj["interval"])
+    if not interval > 0:
+        raise K2InputError(f"recording header: expected an interval > 0 seconds, got {obj['interval']!r}",
+                           path=path, line=number)
     return Window(
         source=f"replay of {obj.get('source', 'a recording')} recording {Path(path).name}",
-        interval=float(obj["interval"]),
+        interval=interval,
         planned=None if obj.get("planned") is None else float(obj["planned"]),
         restarts_unobservable=obj.get("restarts_unobservable"),
     )
@@ -191,15 +195,29 @@ def _nan(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
 
+_KINDS = frozenset(get_args(EventKind))
+
+
 def _record(window: Window, obj: dict[str, Any]) -> None:
     if "t" in obj:
-        window.add_round(float(obj["t"]), [(int(k), _nan(c), _nan(r)) for k, c, r in obj["s"]])
+        t = float(obj["t"])
+        if window.ended is not None and t < window.ended:
+            raise ValueError(f"round at {t} before the previous round at {window.ended}")
+        samples = [(int(k), _nan(c), _nan(r)) for k, c, r in obj["s"]]
+        keys = [k for k, _, _ in samples]
+        if any(not 0 <= k < len(window.containers) for k in keys):
+            raise ValueError(f"a sample of an undeclared container in {keys}")
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"a container sampled twice in one round: {keys}")
+        window.add_round(t, samples)
     elif "c" in obj:
         if int(obj["c"]) != len(window.containers):
             raise ValueError(f"container {obj['c']} declared out of order")
         window.add_container(str(obj["id"]), str(obj["name"]), str(obj["service"]))
     elif "e" in obj:
         e = obj["e"]
+        if e["kind"] not in _KINDS:
+            raise ValueError(f"unknown event kind {e['kind']!r}")
         window.add_event(Event(float(e["t"]), e["kind"], str(e["container"]), e.get("service"), e.get("detail", "")))
     elif "gap" in obj:
         g = obj["gap"]

@@ -116,3 +116,10 @@ def test_declared_total_that_differs_from_the_sum_warns_with_both_numbers() -> N
     assert budgets.total_cpu == 4 and budgets.total_ram == 2 * 2**30
     assert len(budgets.warnings) == 1
     assert "stack.total.cpu 4 differs" in budgets.warnings[0] and "budgets 2" in budgets.warnings[0]
+
+
+def test_yaml_merge_keys_share_settings_between_services() -> None:
+    budgets = parse_budgets(
+        "version: 1\nservices:\n  a: &small {cpu: 0.5, ram: 256MB}\n  b: {<<: *small, cpu: 1}\n"
+    )
+    assert (budgets.service("b").cpu, budgets.service("b").ram) == (1.0, 256 * 2**20)

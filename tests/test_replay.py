@@ -163,3 +163,30 @@ def test_bundled_example_replays_to_the_verdicts_its_data_dictates() -> None:
     # The 02:00 maintenance run goes above the budget twice: within p99, below the 2x spike limit.
     assert int((spark.cpu > 2.0).sum()) == 2 and spark.cpu.max() < 4.0
     assert len(window.series("grafana")) == 287  # one round Grafana was not running
+
+
+HEADER = '{"k2budget_recording": 1, "interval": 1}\n{"c": 0, "id": "a", "name": "k2-web-1", "service": "web"}\n'
+
+
+@pytest.mark.parametrize(
+    ("body", "fragments"),
+    [
+        ('{"t": 1, "s": [[-1, 0.5, 100]]}\n{"t": 2, "s": []}\n', ["r.jsonl:3", "undeclared container"]),
+        ('{"t": 1, "s": [[0, 0.5, 100], [0, 0.5, 100]]}\n{"t": 2, "s": []}\n', ["r.jsonl:3", "sampled twice"]),
+        ('{"t": 5, "s": []}\n{"t": 4, "s": []}\n{"t": 6, "s": []}\n', ["r.jsonl:4", "before the previous round"]),
+        ('{"e": {"t": 1, "kind": "explode", "container": "x", "service": "web"}}\n{"t": 2, "s": []}\n',
+         ["r.jsonl:3", "unknown event kind 'explode'"]),
+    ],
+)
+def test_inconsistent_recordings_are_refused_at_their_line(tmp_path: Path, body: str, fragments: list[str]) -> None:
+    path = write(tmp_path, HEADER + body, "r.jsonl")
+    with pytest.raises(K2InputError) as excinfo:
+        load_replay(path, BUDGETS, interval=1)
+    for fragment in fragments:
+        assert fragment in str(excinfo.value)
+
+
+def test_recording_with_a_zero_interval_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, '{"k2budget_recording": 1, "interval": 0}\n', "r.jsonl")
+    with pytest.raises(K2InputError, match=r"r\.jsonl:1: recording header: expected an interval > 0"):
+        load_replay(path, BUDGETS, interval=1)

@@ -228,7 +228,6 @@ class DockerSampler:
         if sampler == "cgroup" and not self.use_cgroups:
             raise K2InputError(f"cgroup files under {self.reader.root} are not readable here; sample through "
                                "the Docker API instead")
-        self.sampler: Sampler = sampler
         self.tracked: dict[str, _Tracked] = {}
         self.vacated: dict[str, list[str]] = {}
         self._pool = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="k2budget-stats")
@@ -470,7 +469,11 @@ def run_burn_in(budgets: Budgets, settings: options.Settings, progress: Progress
     project = settings.compose_project or budgets.compose_project
     client, api_version = connect()
     window = Window(source="docker", interval=interval, planned=settings.burn_in)
-    recorder = Recorder(window, settings.record_path)
+    try:
+        recorder = Recorder(window, settings.record_path)
+    except K2InputError:
+        client.close()
+        raise
     stop = threading.Event()
     events = _Events(client, since=time.time(), stop=stop)
     try:
