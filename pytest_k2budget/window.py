@@ -10,7 +10,7 @@ exactly: cgroups count memory in 4 KiB pages, and float32 holds every multiple o
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -302,26 +302,29 @@ class Window:
         if len(keys) == 1:
             result = self.container_series(keys[0])
         else:
-            result = _sum_per_round(times, [self._columns[k].arrays() for k in keys])
+            result = _sum_per_round(times, (self._columns[k].arrays() for k in keys))
         self._cache[service] = result
         return result
 
 
 def _sum_per_round(
-    times: FloatArray, columns: list[tuple[npt.NDArray[np.int32], FloatArray, FloatArray]]
+    times: FloatArray, columns: Iterator[tuple[npt.NDArray[np.int32], FloatArray, FloatArray]]
 ) -> Series:
+    # One container's columns at a time, added into per-round sums: memory stays at a few arrays of one
+    # value per round plus one container's samples, not copies of every sample of the stack. Sums are
+    # added in container order, as a single bincount over all samples would add them.
     n = times.size
-    if not columns or n == 0:
-        empty = np.empty(0)
-        return Series(empty, empty, empty)
-    rounds = np.concatenate([c[0] for c in columns])
-    cpu = np.concatenate([c[1] for c in columns])
-    ram = np.concatenate([c[2] for c in columns])
-    present = np.bincount(rounds, minlength=n) > 0
-    cpu_ok = ~np.isnan(cpu)
-    ram_ok = ~np.isnan(ram)
-    cpu_sum = np.asarray(np.bincount(rounds[cpu_ok], weights=cpu[cpu_ok], minlength=n), np.float64)
-    ram_sum = np.asarray(np.bincount(rounds[ram_ok], weights=ram[ram_ok], minlength=n), np.float64)
-    cpu_sum[np.bincount(rounds[cpu_ok], minlength=n) == 0] = math.nan
-    ram_sum[np.bincount(rounds[ram_ok], minlength=n) == 0] = math.nan
+    present = np.zeros(n, bool)
+    cpu_sum, ram_sum = np.zeros(n), np.zeros(n)
+    cpu_seen, ram_seen = np.zeros(n, bool), np.zeros(n, bool)
+    for rounds, cpu, ram in columns:
+        if n == 0 or rounds.size == 0:
+            continue
+        present[rounds] = True
+        for values, sums, seen in ((cpu, cpu_sum, cpu_seen), (ram, ram_sum, ram_seen)):
+            ok = ~np.isnan(values)
+            sums += np.bincount(rounds[ok], weights=values[ok], minlength=n)
+            seen[rounds[ok]] = True
+    cpu_sum[~cpu_seen] = math.nan
+    ram_sum[~ram_seen] = math.nan
     return Series(times[present], cpu_sum[present], ram_sum[present])

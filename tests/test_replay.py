@@ -52,9 +52,9 @@ def test_csv_names_map_to_budgeted_services_and_unknown_ones_stay_visible(tmp_pa
 
 
 def test_truncated_last_line_is_dropped_with_a_warning(tmp_path: Path) -> None:
-    path = write(tmp_path, "k2-web-1,50.00%,10MiB / 1GiB,1.00%\nk2-web-1,50.00%,10Mi")
+    path = write(tmp_path, "k2-web-1,50.00%,10MiB / 1GiB,1.00%\nk2-db-1,50.00%,10Mi")
     window = load_replay(path, BUDGETS, interval=300)
-    assert window.samples == 1
+    assert window.samples == 1 and [c.name for c in window.containers] == ["k2-web-1"]
     assert any("stats.csv:2: truncated last line" in w for w in window.warnings)
 
 

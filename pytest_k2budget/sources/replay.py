@@ -120,10 +120,13 @@ def _csv_line(
     if not line.strip():
         return round_index
     fields = line.split(",")
-    if len(fields) != 4 or not fields[0]:
+    if len(fields) != 4 or not fields[0].strip():
         raise K2InputError(f"expected 4 fields {CSV_FORMAT}, got {len(fields)}", path=path, line=number)
-    name, cpu_text, mem_text, _ = fields
-    name = name.strip()
+    name, cpu_text, mem_text = (f.strip() for f in fields[:3])
+    # docker stats prints these for a container that is not running: it was there, with no sample.
+    running = not (cpu_text == "--" or mem_text in ("--", "0B / 0B", "-- / --"))
+    sample = _csv_sample(path, number, cpu_text, mem_text, size_cache) if running else None
+    # Only a line that parsed moves the rounds on, so a truncated last line leaves no trace.
     if name in seen:
         seen.clear()
         round_index += 1
@@ -131,17 +134,22 @@ def _csv_line(
     col = columns.get(name)
     if col is None:
         col = columns[name] = _Columns()
-    cpu_text = cpu_text.strip()
-    mem_text = mem_text.strip()
-    if cpu_text == "--" or mem_text in ("--", "0B / 0B", "-- / --"):
-        return round_index  # docker stats prints these for a container that is not running
+    if sample is not None:
+        col.rounds.append(round_index)
+        col.cpu.append(sample[0])
+        col.ram.append(sample[1])
+    return round_index
+
+
+def _csv_sample(path: str, number: int, cpu_text: str, mem_text: str, size_cache: dict[str, int]) -> tuple[float, int]:
+    """(cores, RAM bytes) of one line: CPU% is percent of one core, MemUsage's left side the working set."""
+    expected_cpu = f"expected CPU as a percentage such as 12.34%, got {cpu_text!r}"
     if not cpu_text.endswith("%"):
-        raise K2InputError(f"expected CPU as a percentage such as 12.34%, got {cpu_text!r}", path=path, line=number)
+        raise K2InputError(expected_cpu, path=path, line=number)
     try:
         cores = float(cpu_text[:-1]) / 100
     except ValueError:
-        raise K2InputError(f"expected CPU as a percentage such as 12.34%, got {cpu_text!r}",
-                           path=path, line=number) from None
+        raise K2InputError(expected_cpu, path=path, line=number) from None
     if not math.isfinite(cores) or cores < 0:
         raise K2InputError(f"expected a CPU percentage >= 0, got {cpu_text!r}", path=path, line=number)
     used, slash, _limit = mem_text.partition("/")
@@ -156,7 +164,4 @@ def _csv_line(
         except ValueError as exc:
             raise K2InputError(f"expected {exc}", path=path, line=number) from None
         size_cache[used] = ram
-    col.rounds.append(round_index)
-    col.cpu.append(cores)
-    col.ram.append(ram)
-    return round_index
+    return cores, ram
