@@ -117,6 +117,7 @@ class BudgetSession:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.run.close()
         if self.run.window is None or self.run.is_worker:
             return
         try:

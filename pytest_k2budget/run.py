@@ -33,6 +33,7 @@ class BudgetRun:
         self.window: Window | None = None
         self.verdicts: dict[tuple[str, str], Verdict] = {}
         self.recording_path: Path | None = None
+        self._workers_copy: Path | None = None
         self.written: list[Path] = []
 
     # --- loading ---------------------------------------------------------------------------
@@ -68,11 +69,19 @@ class BudgetRun:
 
     def recording_for_workers(self) -> Path:
         """A file xdist workers replay, so the stack is sampled (or queried) once, not once per worker."""
-        if self.recording_path is None:
+        if self.recording_path is not None:
+            return self.recording_path
+        if self._workers_copy is None:
             with tempfile.NamedTemporaryFile("w", prefix="k2budget-", suffix=".jsonl", delete=False) as handle:
-                self.recording_path = Path(handle.name)
-            dump_recording(self.load(), self.recording_path)
-        return self.recording_path
+                self._workers_copy = Path(handle.name)
+            dump_recording(self.load(), self._workers_copy)
+        return self._workers_copy
+
+    def close(self) -> None:
+        """Remove what the run wrote only for its own use (the workers' copy of a replayed window)."""
+        if self._workers_copy is not None:
+            self._workers_copy.unlink(missing_ok=True)
+            self._workers_copy = None
 
     # --- reading (the fixture's public side) ----------------------------------------------------
 

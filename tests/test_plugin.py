@@ -258,6 +258,7 @@ def test_xdist_judges_once_and_reports_every_verdict(stack: pytest.Pytester) -> 
     result.assert_outcomes(passed=4, failed=4, skipped=2)
     md = (stack.path / "r.md").read_text(encoding="utf-8")
     assert "| `db` |" in md and "✅" in md and "❌" in md
+    assert "recording:" not in result.stdout.str()  # a replay records nothing; the workers' copy is gone
 
 
 def test_bundled_example_is_the_readme_main_job(pytester: pytest.Pytester) -> None:
