@@ -126,11 +126,15 @@ def test_partial_window_marks_every_message() -> None:
                for v in verdicts.values())
 
 
-def test_gap_rounds_are_absent_not_zero() -> None:
-    window = window_of({"web-1": [(0.5, 50)] * 3})
-    window.add_gap(Gap(T0 + 3, T0 + 60, "container removed"))
+def test_rounds_without_a_services_samples_are_absent_not_zero() -> None:
+    # web-1 is gone for rounds 3 and 4 while db-1 goes on; web-2 shows web is scaled, not a single column.
+    window = window_of({"web-1": [(0.5, 50)] * 3, "web-2": [(0.25, 10)] * 3, "db-1": [(1.0, 100)] * 5})
+    window.add_gap(Gap(T0 + 3, T0 + 5, "container removed"))
     series = window.series("web")
-    assert len(series) == 3 and series.cpu.min() == 0.5
+    assert series.times.tolist() == [T0, T0 + 1, T0 + 2]
+    assert series.cpu.tolist() == [0.75] * 3 and series.ram.tolist() == [60 * MiB] * 3
+    assert len(window.series(TOTAL)) == 5
+    assert judge(window, BUDGETS, "web", "cpu_p99").samples == 3
 
 
 def test_every_verdict_carries_measured_budget_and_headroom_properties() -> None:

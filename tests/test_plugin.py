@@ -119,8 +119,9 @@ def test_junit_xml_carries_measured_budget_and_headroom(stack: pytest.Pytester) 
     props = {p.get("name"): p.get("value") for p in cases["ram_max"].iter("property")}
     assert props["k2_measured"] == str(140 * 2**20) and props["k2_budget"] == str(100 * 2**20)
     assert props["k2_headroom"] == "-0.4000" and props["k2_status"] == "failed"
-    passing = {p.get("name"): p.get("value") for p in cases["cpu_p99"].iter("property")}
-    assert passing  # passing tests carry their numbers too
+    failing = {p.get("name"): p.get("value") for p in cases["cpu_p99"].iter("property")}
+    assert (failing["k2_measured"], failing["k2_budget"], failing["k2_headroom"]) == ("2.5", "1", "-1.5000")
+    assert (failing["k2_service"], failing["k2_criterion"]) == ("web", "cpu_p99")
     db_cases = [c for c in tree.iter("testcase") if c.get("classname", "").endswith("db")]
     db_props = {p.get("name"): p.get("value") for p in db_cases[0].iter("property")}
     assert db_props["k2_status"] == "passed" and db_props["k2_measured"] == "1.2"
@@ -247,8 +248,12 @@ def test_html_report_has_the_results_table_and_plots(stack: pytest.Pytester) -> 
     result = stack.runpytest("--k2-replay=over.csv", "--html=report.html", "--self-contained-html")
     assert result.ret == 1
     html = (stack.path / "report.html").read_text(encoding="utf-8")
-    assert "CPU Actual (p99)" in html and "web" in html
-    assert html.count("image/svg+xml") >= 2  # the services' plots are embedded
+    assert "CPU Actual (p99)" in html
+    assert '<tr class="k2-failed"><td><code>web</code></td>' in html
+    assert '<tr class="k2-passed"><td><code>db</code></td>' in html
+    assert html.count("data:image/svg+xml;base64,") == 10  # each budget test carries its service's plot
+    plain = stack.runpytest("--k2-replay=over.csv")
+    assert plain.ret == 1 and not (stack.path / "assets").exists()
 
 
 def test_xdist_judges_once_and_reports_every_verdict(stack: pytest.Pytester) -> None:
