@@ -47,6 +47,8 @@ class Event:
 
 @dataclass(frozen=True)
 class Gap:
+    """No samples between the round at `start` (the last before it) and the round at `end` (the first after)."""
+
     start: float
     end: float
     reason: str
@@ -257,10 +259,16 @@ class Window:
 
     @property
     def covered(self) -> float:
-        """Seconds the samples span: last round minus first, plus the interval the first one stands for."""
+        """Seconds the samples cover: last round minus first, plus the interval the first one stands for,
+        less the rounds every gap lost (a gap runs from the round before it to the round after it)."""
         if self.started is None or self.ended is None:
             return 0.0
-        return self.ended - self.started + self.interval
+        return max(self.ended - self.started + self.interval - self.lost, 0.0)
+
+    @property
+    def lost(self) -> float:
+        """Seconds of rounds the gaps took: a gap one interval long lost none."""
+        return sum(max(gap.seconds - self.interval, 0.0) for gap in self.gaps)
 
     @property
     def partial(self) -> bool:
@@ -316,15 +324,17 @@ def _sum_per_round(
     n = times.size
     present = np.zeros(n, bool)
     cpu_sum, ram_sum = np.zeros(n), np.zeros(n)
-    cpu_seen, ram_seen = np.zeros(n, bool), np.zeros(n, bool)
+    # A round in which a container was there without a figure (a new container's first CPU reading) has
+    # an unknown sum: leaving the container out would under-report the service.
+    cpu_unknown, ram_unknown = np.zeros(n, bool), np.zeros(n, bool)
     for rounds, cpu, ram in columns:
         if n == 0 or rounds.size == 0:
             continue
         present[rounds] = True
-        for values, sums, seen in ((cpu, cpu_sum, cpu_seen), (ram, ram_sum, ram_seen)):
+        for values, sums, unknown in ((cpu, cpu_sum, cpu_unknown), (ram, ram_sum, ram_unknown)):
             ok = ~np.isnan(values)
             sums += np.bincount(rounds[ok], weights=values[ok], minlength=n)
-            seen[rounds[ok]] = True
-    cpu_sum[~cpu_seen] = math.nan
-    ram_sum[~ram_seen] = math.nan
+            unknown[rounds[~ok]] = True
+    cpu_sum[cpu_unknown] = math.nan
+    ram_sum[ram_unknown] = math.nan
     return Series(times[present], cpu_sum[present], ram_sum[present])

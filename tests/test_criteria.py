@@ -3,6 +3,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from pytest_k2budget.budgets import parse_budgets
 from pytest_k2budget.criteria import allowed_over, judge, judge_all
@@ -152,3 +153,25 @@ def test_allowed_over_matches_numpys_percentile_rule() -> None:
         beyond = np.array([0.5] * (n - allowed - 1) + [5.0] * (allowed + 1))
         assert np.percentile(beyond, 99) > budget.cpu
         assert np.percentile(at_limit, 99) < 5.0  # not yet decided: still interpolating with a value within
+
+
+def test_a_replica_without_a_figure_makes_the_rounds_sum_unknown_not_smaller() -> None:
+    window = Window(source="test", interval=1)
+    old = window.add_container("a", "web-1", "web").key
+    new = window.add_container("b", "web-2", "web").key
+    window.add_round(T0, [(old, 0.8, 10 * MiB)])
+    window.add_round(T0 + 1, [(old, 0.8, 10 * MiB), (new, math.nan, 5 * MiB)])  # the new replica's first read
+    window.add_round(T0 + 2, [(old, 0.8, 10 * MiB), (new, 0.4, 5 * MiB)])
+    series = window.series("web")
+    assert np.isnan(series.cpu[1]) and series.cpu[[0, 2]].tolist() == [0.8, pytest.approx(1.2)]
+    assert series.ram.tolist() == [10 * MiB, 15 * MiB, 15 * MiB]
+    assert judge(window, BUDGETS, "web", "cpu_p99").samples == 2
+
+
+def test_a_gap_inside_the_window_makes_it_partial() -> None:
+    window = window_of({"web-1": [(0.1, 1)] * 10, "db-1": [(0.1, 1)] * 10}, interval=60)
+    window.planned = 600
+    assert not window.partial and window.covered == 600
+    window.add_gap(Gap(T0 + 120, T0 + 300, "Docker daemon unreachable"))  # rounds at 180 and 240 lost
+    assert window.covered == 480 and window.partial
+    assert judge(window, BUDGETS, "web", "ram_max").message.startswith("PARTIAL window (covered 8m of 10m)")

@@ -186,7 +186,7 @@ def window_summary(window: Window) -> str:
 def gaps_summary(window: Window) -> str | None:
     if not window.gaps:
         return None
-    total = sum(g.seconds for g in window.gaps)
+    total = window.lost
     reasons = list(dict.fromkeys(g.reason for g in window.gaps))
     # A daemon that flaps can leave hundreds of gaps; the recording holds each, the report the gist.
     shown = "; ".join(reasons[:3]) + ("; ..." if len(reasons) > 3 else "")

@@ -447,16 +447,15 @@ class DockerSampler:
 
 
 def round_sums(window: Window, rows: list[tuple[int, float, float]]) -> dict[str, tuple[float, float]]:
-    """Per-service and TOTAL sums of one round, NaN where no container had the figure (as Window.series)."""
+    """Per-service and TOTAL sums of one round; NaN where a container of the round had no figure, since the
+    sum is then unknown (as in Window.series)."""
     containers = window.containers
     sums: dict[str, list[float]] = {}
     for key, cpu, ram in rows:
         for name in (containers[key].service, TOTAL):
-            acc = sums.setdefault(name, [math.nan, math.nan])
-            if not math.isnan(cpu):
-                acc[0] = cpu if math.isnan(acc[0]) else acc[0] + cpu
-            if not math.isnan(ram):
-                acc[1] = ram if math.isnan(acc[1]) else acc[1] + ram
+            acc = sums.setdefault(name, [0.0, 0.0])
+            acc[0] += cpu
+            acc[1] += ram
     return {name: (acc[0], acc[1]) for name, acc in sums.items()}
 
 
