@@ -83,12 +83,16 @@ class _ChunkedColumns:
         self._fill = _CHUNK
         self._size = 0
 
-    def append(self, round_index: int, cpu: float, ram: float) -> None:
+    def _room(self) -> None:
+        """A new chunk once the last one is full."""
         if self._fill == _CHUNK:
             self._chunks.append(
                 (np.empty(_CHUNK, np.int32), np.empty(_CHUNK, np.float64), np.empty(_CHUNK, np.float32))
             )
             self._fill = 0
+
+    def append(self, round_index: int, cpu: float, ram: float) -> None:
+        self._room()
         rounds, cpus, rams = self._chunks[-1]
         rounds[self._fill] = round_index
         cpus[self._fill] = cpu
@@ -103,11 +107,7 @@ class _ChunkedColumns:
         m = np.asarray(ram, np.float32)
         start = 0
         while start < r.size:
-            if self._fill == _CHUNK:
-                self._chunks.append(
-                    (np.empty(_CHUNK, np.int32), np.empty(_CHUNK, np.float64), np.empty(_CHUNK, np.float32))
-                )
-                self._fill = 0
+            self._room()
             take = min(_CHUNK - self._fill, r.size - start)
             dst_r, dst_c, dst_m = self._chunks[-1]
             dst_r[self._fill : self._fill + take] = r[start : start + take]
