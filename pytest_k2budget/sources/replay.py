@@ -122,7 +122,7 @@ def _csv_line(
     fields = line.split(",")
     if len(fields) != 4 or not fields[0].strip():
         raise K2InputError(f"expected 4 fields {CSV_FORMAT}, got {len(fields)}", path=path, line=number)
-    name, cpu_text, mem_text = (f.strip() for f in fields[:3])
+    name, cpu_text, mem_text = fields[0].strip(), fields[1].strip(), fields[2].strip()
     # docker stats prints these for a container that is not running: it was there, with no sample.
     running = not (cpu_text == "--" or mem_text in ("--", "0B / 0B", "-- / --"))
     sample = _csv_sample(path, number, cpu_text, mem_text, size_cache) if running else None
@@ -143,13 +143,13 @@ def _csv_line(
 
 def _csv_sample(path: str, number: int, cpu_text: str, mem_text: str, size_cache: dict[str, int]) -> tuple[float, int]:
     """(cores, RAM bytes) of one line: CPU% is percent of one core, MemUsage's left side the working set."""
-    expected_cpu = f"expected CPU as a percentage such as 12.34%, got {cpu_text!r}"
+    # Called for every line of a file that may hold a million: messages are built only when raised.
     if not cpu_text.endswith("%"):
-        raise K2InputError(expected_cpu, path=path, line=number)
+        raise K2InputError(_expected_cpu(cpu_text), path=path, line=number)
     try:
         cores = float(cpu_text[:-1]) / 100
     except ValueError:
-        raise K2InputError(expected_cpu, path=path, line=number) from None
+        raise K2InputError(_expected_cpu(cpu_text), path=path, line=number) from None
     if not math.isfinite(cores) or cores < 0:
         raise K2InputError(f"expected a CPU percentage >= 0, got {cpu_text!r}", path=path, line=number)
     used, slash, _limit = mem_text.partition("/")
@@ -165,3 +165,7 @@ def _csv_sample(path: str, number: int, cpu_text: str, mem_text: str, size_cache
             raise K2InputError(f"expected {exc}", path=path, line=number) from None
         size_cache[used] = ram
     return cores, ram
+
+
+def _expected_cpu(cpu_text: str) -> str:
+    return f"expected CPU as a percentage such as 12.34%, got {cpu_text!r}"
