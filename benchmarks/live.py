@@ -11,15 +11,12 @@ live burn-in (`run_burn_in`, recording included) and prints its own rusage at ea
 from __future__ import annotations
 
 import contextlib
-import io
 import itertools
 import os
 import resource
-import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import tempfile
 import threading
 import time
@@ -39,21 +36,18 @@ from pytest_k2budget.recording import Recorder
 from pytest_k2budget.sources.docker import DockerSampler, Sampler, connect, run_burn_in
 from pytest_k2budget.sources.replay import CSV_FORMAT
 from pytest_k2budget.window import Window
+from tests.images import find_busybox, import_busybox_image
 
 from .common import ROOT, cpu_between, daemon_cpu, process_cpu
 
 LABEL = "k2budget.bench"
-APPLETS = ("sh", "sleep", "dd", "rm", "kill", "true")
 
 
 def _busybox() -> Path:
-    for candidate in ("/usr/bin/busybox", "/bin/busybox"):
-        if Path(candidate).is_file():
-            return Path(candidate)
-    found = shutil.which("busybox")
+    found = find_busybox()
     if found is None:
         raise SystemExit("no static busybox to build the benchmark image from (apt-get install busybox-static)")
-    return Path(found)
+    return found
 
 
 def budgets_text(project: str, services: dict[str, tuple[float, str]], spike_factor: float = 2.0) -> str:
@@ -63,13 +57,8 @@ def budgets_text(project: str, services: dict[str, tuple[float, str]], spike_fac
 
 
 def settings(record: Path, burn_in: float, interval: float = 1.0) -> options.Settings:
-    return options.Settings(
-        mode="live", budgets_path=Path("budgets.yml"), burn_in=burn_in, interval=interval,
-        compose_project=None, record_path=record, fail_fast=False, replay_path=None,
-        replay_interval=300.0, results_md=None, update_doc=None, prometheus_url=None, window=None,
-        window_start=None, window_end=None, service_label="container_label_com_docker_compose_service",
-        project_label="container_label_com_docker_compose_project", instance_label="name",
-    )
+    return options.Settings(mode="live", budgets_path=Path("budgets.yml"), burn_in=burn_in, interval=interval,
+                            record_path=record)
 
 
 class BenchStack:
@@ -85,22 +74,7 @@ class BenchStack:
         self._build_image()
 
     def _build_image(self) -> None:
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w") as tar:
-            for directory in ("bin", "tmp", "data", "proc", "sys", "dev"):
-                info = tarfile.TarInfo(directory)
-                info.type, info.mode = tarfile.DIRTYPE, 0o1777 if directory == "tmp" else 0o755
-                tar.addfile(info)
-            tar.add(str(_busybox()), arcname="bin/busybox")
-            for applet in APPLETS:
-                link = tarfile.TarInfo(f"bin/{applet}")
-                link.type, link.linkname = tarfile.SYMTYPE, "busybox"
-                tar.addfile(link)
-        repository, tag = self.image.split(":")
-        self.client.api.import_image_from_data(
-            buffer.getvalue(), repository=repository, tag=tag,
-            changes=["ENV PATH=/bin", f"LABEL {LABEL}={self.run_id}", 'CMD ["sleep", "86400"]'],
-        )
+        import_busybox_image(self.client, _busybox(), self.image, (LABEL, self.run_id), '["sleep", "86400"]')
 
     def run(self, project: str, service: str, command: str, **kwargs: Any) -> Any:
         container = self.client.containers.run(

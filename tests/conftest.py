@@ -8,10 +8,7 @@ Without an engine these tests skip locally and fail when CI is set.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
-import shutil
-import tarfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,23 +19,12 @@ import docker
 import docker.errors
 import pytest
 from docker.models.containers import Container
+from images import find_busybox, import_busybox_image
 
 from pytest_k2budget import options
 from pytest_k2budget.budgets import Budgets, parse_budgets
 
 TEST_LABEL = "k2budget.test"
-APPLETS = ("sh", "sleep", "dd", "cat", "true", "mkdir")
-
-
-def _busybox() -> Path | None:
-    for candidate in ("/bin/busybox", "/usr/bin/busybox"):
-        path = Path(candidate)
-        if path.is_file():
-            return path
-    found = shutil.which("busybox")
-    return Path(found) if found else None
-
-
 def _unavailable(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"CI needs a reachable Docker Engine: {reason}", pytrace=False)
@@ -59,27 +45,12 @@ def docker_client() -> Iterator[docker.DockerClient]:
 @pytest.fixture(scope="session")
 def busybox_image(docker_client: docker.DockerClient) -> Iterator[str]:
     """A busybox-only image, imported from a tar built in memory (Debian's busybox-static is statically linked)."""
-    busybox = _busybox()
+    busybox = find_busybox()
     if busybox is None:
         _unavailable("no static busybox to build the test image from (apt-get install busybox-static)")
         raise AssertionError("unreachable")
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for directory in ("bin", "tmp", "data", "proc", "sys", "dev"):
-            info = tarfile.TarInfo(directory)
-            info.type, info.mode = tarfile.DIRTYPE, 0o1777 if directory == "tmp" else 0o755
-            tar.addfile(info)
-        tar.add(str(busybox), arcname="bin/busybox")
-        for applet in APPLETS:
-            link = tarfile.TarInfo(f"bin/{applet}")
-            link.type, link.linkname = tarfile.SYMTYPE, "busybox"
-            tar.addfile(link)
     tag = f"k2budget-test-busybox:{uuid.uuid4().hex[:10]}"
-    repository, version = tag.split(":")
-    docker_client.api.import_image_from_data(
-        buffer.getvalue(), repository=repository, tag=version,
-        changes=["ENV PATH=/bin", f"LABEL {TEST_LABEL}=1", 'CMD ["sleep", "3600"]'],
-    )
+    import_busybox_image(docker_client, busybox, tag, (TEST_LABEL, "1"), '["sleep", "3600"]')
     yield tag
     with contextlib.suppress(docker.errors.APIError):
         docker_client.images.remove(tag, force=True)
@@ -100,10 +71,15 @@ class Stack:
         labels = {TEST_LABEL: "1"}
         if labelled:
             labels |= {"com.docker.compose.project": self.project, "com.docker.compose.service": service}
-        container = self.client.containers.run(
-            self.image, ["sh", "-c", command], detach=True, labels=labels,
-            name=f"{self.project}-{service}-{self._counts[service]}", **kwargs,
-        )
+        name = f"{self.project}-{service}-{self._counts[service]}"
+        try:
+            container = self.client.containers.run(self.image, ["sh", "-c", command], detach=True, labels=labels,
+                                                   name=name, **kwargs)
+        except docker.errors.APIError:
+            # A container created but not started would outlive the test.
+            with contextlib.suppress(docker.errors.NotFound):
+                self.client.containers.get(name).remove(force=True)
+            raise
         self.containers.append(container)
         return container
 
