@@ -202,7 +202,9 @@ def test_side_by_side_with_docker_stats(live: LiveRun) -> None:
         during = (series.times >= started) & (series.times <= ended + 1)
         assert during.any()
         ours_ram = float(np.mean(series.ram[during]))
-        assert ours_ram == pytest.approx(ram, rel=0.05)
+        # The busy loop holds about 450 KiB, which moves by whole 4 KiB pages between the instants the two
+        # read it: 5% of it is under six pages, so it is compared to 16 pages instead.
+        assert ours_ram == pytest.approx(ram, rel=0.05, abs=64 * 1024 if service == "cpu" else 0)
         if service == "cpu":
             assert float(np.mean(series.cpu[during])) == pytest.approx(cores, rel=0.05)
 
