@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from examples.make_burn_in_csv import docker_size
 from pytest_k2budget import criteria
 from pytest_k2budget.budgets import Budgets, load_budgets, parse_budgets
 from pytest_k2budget.recording import dump_recording
@@ -121,15 +122,6 @@ def judging_growth(lengths: list[tuple[str, int]], n_services: int, runs: int) -
 
 
 # --- the step doc's CSV ----------------------------------------------------------------------------
-
-
-def docker_size(n_bytes: float) -> str:
-    """docker stats' spelling: four significant digits and an IEC unit."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n_bytes < 1024 or unit == "GiB":
-            return f"{n_bytes:.4g}{unit}"
-        n_bytes /= 1024
-    raise AssertionError
 
 
 def write_stats_csv(path: Path, containers: int, rounds: int) -> int:
