@@ -97,6 +97,14 @@ def test_cgroup_v2_custom_parent_found_through_proc(tmp_path: Path) -> None:
     assert paths is not None and paths.memory == tmp_path / "cg" / scope
 
 
+def test_a_pid_whose_cgroup_is_not_the_containers_is_refused(tmp_path: Path) -> None:
+    # The daemon's pid for the container exists here too, but belongs to another process (another host's pid).
+    write_tree(tmp_path / "cg", {"cgroup.controllers": "", **{f"user.slice/{n}": t for n, t in V2_FILES.items()}})
+    write_tree(tmp_path / "proc", {"4242/cgroup": "0::/user.slice\n"})
+    reader = CgroupReader(tmp_path / "cg", proc=tmp_path / "proc")
+    assert reader.locate(CID, pid=4242) is None
+
+
 def test_cgroup_v1_with_joint_cpu_cpuacct_and_systemd_driver(tmp_path: Path) -> None:
     scope = f"system.slice/docker-{CID}.scope"
     write_tree(tmp_path / "cg", {

@@ -418,3 +418,16 @@ def test_fail_fast_ends_as_soon_as_a_verdict_is_final(docker_stack: Stack, tmp_p
     verdict = criteria.judge(window, budgets, "mem", "ram_max")
     assert verdict.status == "failed"
     assert verdict.message.startswith("PARTIAL window (covered 1s of 1m, fail-fast: mem RAM")
+
+
+def test_a_window_ends_on_time_when_rounds_are_slower_than_the_interval(docker_stack: Stack, tmp_path: Path) -> None:
+    docker_stack.run("web")
+    budgets = budgets_for(docker_stack.project, "  web: {cpu: 1, ram: 1GB}\n")
+    # Through the API, Engine 20.10 answers a repeated stats call at its next 1 s tick: rounds take about
+    # a second, four times the interval asked.
+    started = time.monotonic()
+    window = run_burn_in(budgets, live_settings(tmp_path / "r.jsonl", 3.0, interval=0.25), Progress.silent(),
+                         sampler="api")
+    assert time.monotonic() - started < 3.0 + 4.0  # connecting and priming, plus at most one slow round
+    assert window.ended is not None and window.started is not None
+    assert window.ended - window.started < 3.0 + 1.5

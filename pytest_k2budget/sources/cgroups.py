@@ -119,7 +119,10 @@ class CgroupReader:
         ]
         for rel in candidates:
             paths = self._paths(rel)
-            if paths is not None and self._readable(paths):
+            # Every driver names the container's cgroup after its id; a path without it is another process's
+            # (a pid from another pid namespace that happens to exist here too).
+            if paths is not None and container_id in str(paths.cpu) and container_id in str(paths.memory) \
+                    and self._readable(paths):
                 return paths
         return None
 

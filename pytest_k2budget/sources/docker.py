@@ -224,7 +224,9 @@ class DockerSampler:
         self.project = project
         self.one_shot = _api_at_least(api_version, (1, 41))
         self.reader = reader if reader is not None else CgroupReader()
-        self.use_cgroups = sampler != "api" and self.reader.available
+        # A daemon reached over TCP runs elsewhere: this host's cgroups (and pids) are not its containers'.
+        local = os.environ.get("DOCKER_HOST", DEFAULT_SOCKET).startswith("unix://")
+        self.use_cgroups = sampler != "api" and self.reader.available and local
         if sampler == "cgroup" and not self.use_cgroups:
             raise K2InputError(f"cgroup files under {self.reader.root} are not readable here; sample through "
                                "the Docker API instead")
@@ -572,7 +574,8 @@ def _sample(source: DockerSampler, events: _Events, tracker: FailFastTracker, pr
                                tracker.nearest()))
         if settings.fail_fast and tracker.reason:
             break
-        index += 1
+        # A round slower than the interval skips the slots it overran: the window ends on time.
+        index = max(index + 1, math.floor((clock() - start) / interval) + 1)
 
 
 class _Outage:

@@ -16,6 +16,7 @@ instance, `id` and scrape `instance` labels):
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import math
 import os
@@ -87,8 +88,8 @@ def endpoint(url: str, environ: Mapping[str, str]) -> Endpoint:
         raise K2InputError(f"{expected}, got a URL that does not parse: {_scrub_userinfo(url)!r}") from None
     secrets = [s for s in (parts.password, parts.username) if s]
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        shown = _strip_userinfo(parts, "***@" if secrets else "")
-        raise K2InputError(f"{expected}, got {_scrub(shown, secrets)!r}")
+        # Without a scheme urlsplit finds no user info to hide: hide anything before an `@` whatever it is.
+        raise K2InputError(f"{expected}, got {_scrub_userinfo(url.strip())!r}")
     headers: dict[str, str] = {"Accept": "application/json"}
     user, password = parts.username, parts.password
     token = environ.get(TOKEN_ENV)
@@ -112,6 +113,8 @@ def endpoint(url: str, environ: Mapping[str, str]) -> Endpoint:
 def _scrub_userinfo(url: str) -> str:
     """A URL too broken to split, with anything before an `@` hidden: it may be credentials."""
     scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
     return scheme + sep + ("***@" + rest.rpartition("@")[2] if "@" in rest else rest)
 
 
@@ -153,7 +156,8 @@ def query_range(ep: Endpoint, query: str, start_ms: int, end_ms: int, step_ms: i
             body = response.read()
     except urllib.error.HTTPError as exc:
         raise _http_error(ep, exc, query) from None
-    except (urllib.error.URLError, OSError) as exc:
+    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
+        # HTTPException: something that is not an HTTP server answered; ValueError: a URL urllib refuses.
         reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
         if isinstance(reason, (socket.timeout, TimeoutError)):
             reason = f"no answer within {TIMEOUT:.0f}s"
@@ -167,6 +171,10 @@ def query_range(ep: Endpoint, query: str, start_ms: int, end_ms: int, step_ms: i
                                      f"from /api/v1/query_range); is it the Prometheus base URL?"))
     if payload["status"] != "success":
         raise _api_error(ep, None, payload, query)
+    data = payload.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("result"), list):
+        raise K2InputError(ep.redact(f"{ep.shown} answered a range query without data.result; is it the "
+                                     "Prometheus base URL?"))
     return payload
 
 
