@@ -200,7 +200,9 @@ def write_results(res: Results, out: Path, plot: Path | None) -> None:
                   "plugin's live burn-in in a subprocess, recording and event stream included; for the peer, the "
                   "`docker stats` CLI). *Daemon extra*: CPU of dockerd + containerd + the containers' shims "
                   "over the same run, less the median of idle runs of the same length (nothing sampling). "
-                  "Figures in % of one core.", "",
+                  "Figures in % of one core. The idle runs scatter by about 1% of a core (raw runs below), so "
+                  "a daemon extra smaller than that, or negative, is below what these runs resolve; the own "
+                  "column is measured directly.", "",
                   "| sampler | own | daemon extra | total | target <= 1% | vs docker stats (target <= 0.5x) |",
                   "|---|---|---|---|---|---|"]
         for mode, label in (("cgroup", "plugin, cgroup files (default on the host)"),
