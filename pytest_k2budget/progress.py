@@ -39,9 +39,11 @@ class Progress:
     """
 
     def __init__(self, write: Callable[[str], object], *, tty: bool, every: float = 180.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, columns: int = 0) -> None:
         self._write = write
         self.tty = tty
+        # A line wider than the terminal wraps, and `\r` would rewrite only its last row.
+        self.columns = columns
         self.every = every
         self._clock = clock
         self._last: float | None = None
@@ -56,11 +58,15 @@ class Progress:
         """Through pytest's terminal reporter (`write(text, flush=True)`, `isatty`); silent without one."""
         if terminal is None:
             return cls.silent()
-        return cls(lambda text: terminal.write(text, flush=True), tty=bool(getattr(terminal, "isatty", False)))
+        columns = int(getattr(getattr(terminal, "_tw", None), "fullwidth", 0) or 0)
+        return cls(lambda text: terminal.write(text, flush=True), tty=bool(getattr(terminal, "isatty", False)),
+                   columns=columns)
 
     def update(self, status: Status) -> None:
         line = status.line()
         if self.tty:
+            if self.columns > 1:
+                line = line[: self.columns - 1]
             # Pad over the previous line's tail: a shorter line would leave its end on screen.
             self._write("\r" + line.ljust(self._width))
             self._width = len(line)

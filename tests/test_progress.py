@@ -37,3 +37,10 @@ def test_ci_log_gets_a_line_every_few_minutes_not_every_round() -> None:
     progress.finish(status(600), "done")
     assert len(out) == 5  # at 0, 180, 360, 540 s, and the closing line
     assert all(text.endswith("\n") and "\r" not in text for text in out)
+
+
+def test_tty_line_is_cut_to_the_terminal_width() -> None:
+    written: list[str] = []
+    progress = Progress(written.append, tty=True, columns=40)
+    progress.update(Status(5400, 86400, 15, 81000, "nearest: clickhouse RAM peak 91% of budget"))
+    assert written == ["\r" + "k2budget burn-in 1h30m / 24h (22h30m left), 15 containers"[:39]]

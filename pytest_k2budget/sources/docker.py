@@ -261,8 +261,12 @@ class DockerSampler:
             if self.service_of(entry.get("Labels") or {}, name) is None:
                 continue
             running.add(entry["Id"])
-            if entry["Id"] not in self.tracked:
+            tracked = self.tracked.get(entry["Id"])
+            if tracked is None:
                 self.discover(entry["Id"], now, initial=not self.window.rounds)
+            elif not tracked.running:
+                # Running again, and the stream never said so (its start event was lost): a restart all the same.
+                self._restarted(now, tracked, "seen running again in the container list")
         for tracked in self.tracked.values():
             if tracked.container.id not in running:
                 tracked.running = False
@@ -326,18 +330,20 @@ class DockerSampler:
             tracked.oom_events += 1
             self._record_oom(t, tracked, "killed by the kernel OOM killer")
         elif action == "start" and not tracked.running:
-            tracked.running = True
-            tracked.restarts += 1
-            tracked.last = None
-            how = "restarted by policy" if tracked.policy not in ("", "no") else "restarted"
-            code = f"exit code {tracked.exit_code}, " if tracked.exit_code is not None else ""
-            self._event(t, "restart", tracked, code + how)
-            self._relocate(tracked)
+            self._restarted(t, tracked, "restarted by policy" if tracked.policy not in ("", "no") else "restarted")
         elif action == "destroy":
             tracked.running = False
             self.vacated.setdefault(tracked.service, []).append(tracked.name)
             self._event(t, "destroy", tracked, "container removed")
             del self.tracked[container_id]
+
+    def _restarted(self, t: float, tracked: _Tracked, how: str) -> None:
+        tracked.running = True
+        tracked.restarts += 1
+        tracked.last = None
+        code = f"exit code {tracked.exit_code}, " if tracked.exit_code is not None else ""
+        self._event(t, "restart", tracked, code + how)
+        self._relocate(tracked)
 
     def _record_oom(self, t: float, tracked: _Tracked, detail: str) -> None:
         # The stream's oom events and the cgroup's oom_kill counter see the same kills: record the larger count.
@@ -477,6 +483,7 @@ def run_burn_in(budgets: Budgets, settings: options.Settings, progress: Progress
         raise
     stop = threading.Event()
     events = _Events(client, since=time.time(), stop=stop)
+    source: DockerSampler | None = None
     try:
         source = DockerSampler(client, api_version, budgets, recorder, project, sampler)
         if not source.one_shot:
@@ -500,11 +507,12 @@ def run_burn_in(budgets: Budgets, settings: options.Settings, progress: Progress
                 if not _daemon_errors(exc):
                     raise
                 recorder.warn(f"restarts at the end of the window not checked: Docker daemon unreachable: {exc}")
-        source.close()
         outcome = window.stop_reason or "done"
         progress.finish(Status(window.covered, settings.burn_in, len(source.tracked), window.samples,
                                tracker.nearest()), outcome)
     finally:
+        if source is not None:
+            source.close()
         stop.set()
         events.reconnect()
         recorder.close()
@@ -518,8 +526,14 @@ def _sample(source: DockerSampler, events: _Events, tracker: FailFastTracker, pr
     window, recorder = source.window, source.recorder
     interval = window.interval
     assert settings.burn_in is not None
-    source.relist(time.time())
-    source.prime()
+    try:
+        source.relist(time.time())
+        source.prime()
+    except Exception as exc:
+        if not _daemon_errors(exc):
+            raise
+        raise K2InputError(f"--k2-burn-in: the Docker daemon at {daemon_address()} stopped answering before the "
+                           f"first round: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     start_wall, start = time.time(), clock()
     outage: _Outage | None = None
     drops_seen = 0
