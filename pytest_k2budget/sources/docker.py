@@ -3,8 +3,9 @@
 Only read endpoints of the Engine API are called: version, containers list, inspect, stats and events.
 
 - Discovery: containers labelled `com.docker.compose.project=<project>`, their service from
-  `com.docker.compose.service`; unlabelled containers by name (`naming.service_for_name`). The list is read
-  again whenever the event stream reports a change, and every `_RELIST_EVERY` seconds in case it missed one.
+  `com.docker.compose.service`; unlabelled containers by name (`naming.service_for_name`). New containers
+  are found from their start events; the list is read again after the event stream drops, after an outage,
+  and every `_RELIST_EVERY` seconds in case the stream missed one.
 - Sampling: every container every interval. On the Docker host the cgroup files are read directly
   (`cgroups.CgroupReader`); elsewhere all containers' one-shot stats calls run concurrently, so a round costs
   about one API round trip. CPU is the cumulative counter differenced over the reads' own timestamps, so a
