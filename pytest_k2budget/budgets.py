@@ -42,7 +42,6 @@ class Budgets:
     services: tuple[ServiceBudget, ...]
     total_cpu: float
     total_ram: int
-    total_declared: bool
     warnings: tuple[str, ...] = ()
     default_cpu_percentile: float = 99.0
     # Where TOTAL's tests point: the declared `stack.total`, else the `services:` key.
@@ -251,13 +250,12 @@ class _Parser:
         cpu_sum = sum(s.cpu for s in services)
         ram_sum = sum(s.ram for s in services)
         warnings = []
-        total_cpu, total_ram, declared = cpu_sum, ram_sum, False
+        total_cpu, total_ram = cpu_sum, ram_sum
         total_line = data.key_lines["services"]
         if "total" in stack:
             total_line = stack.key_lines["total"]
             total = self.mapping(stack["total"], stack, "total")
             self.check_keys(total, _TOTAL_KEYS, section="stack.total")
-            declared = True
             if "cpu" in total:
                 total_cpu = self.number(total, "cpu", None, what="CPU cores > 0")
                 if not math.isclose(total_cpu, cpu_sum, rel_tol=1e-9):
@@ -280,7 +278,6 @@ class _Parser:
             services=tuple(services),
             total_cpu=total_cpu,
             total_ram=total_ram,
-            total_declared=declared,
             warnings=tuple(warnings),
             default_cpu_percentile=base["cpu_percentile"],
             total_line=total_line,
